@@ -24,7 +24,7 @@ def _paragraphs(text: str) -> str:
     return "".join(f"<p>{html.escape(p.strip())}</p>" for p in text.split("\n\n") if p.strip())
 
 
-class _Fallback:
+class Fallback:
     """Mixin: replace the widget repr in the display bundle with readable static text."""
 
     _fallback_markdown: str | None = None
@@ -38,13 +38,22 @@ class _Fallback:
         return data
 
 
-class LiveHTML(_Fallback, widgets.HTML):
+class LiveHTML(Fallback, widgets.HTML):
     """An HTML widget whose static fallback is a fixed sentence rather than its repr."""
 
     def __init__(self, fallback: str, **kwargs):
         super().__init__(**kwargs)
         self._fallback_plain = fallback
         self._fallback_markdown = f"*{fallback}*"
+
+
+class FallbackBox(Fallback, widgets.VBox):
+    """A VBox whose static fallback is given text (for the cheat sheet's helpers)."""
+
+    def __init__(self, children, *, plain: str, markdown: str | None = None, **kwargs):
+        super().__init__(children=children, **kwargs)
+        self._fallback_plain = plain
+        self._fallback_markdown = markdown
 
 
 class Scoreboard:
@@ -108,7 +117,7 @@ class Scoreboard:
         self.summary.value = f"<p><b>{html.escape(head)}</b></p><ul>{items}</ul>{tail}"
 
 
-class QuizWidget(_Fallback, widgets.VBox):
+class QuizWidget(Fallback, widgets.VBox):
     """One question: its text, choices lettered A-F, "Check answer", and feedback.
 
     The selector shows letters only: a radio label has a fixed height in ipywidgets, so long
@@ -200,7 +209,7 @@ class QuizWidget(_Fallback, widgets.VBox):
         return f"Saved for {learner}: attempt {record.attempts}; your first try here was {first}."
 
 
-class QuizSet(_Fallback, widgets.VBox):
+class QuizSet(Fallback, widgets.VBox):
     """Several quizzes with one running score beneath them."""
 
     def __init__(self, questions: Sequence[Question], *, label: str = "Score", **kwargs):
