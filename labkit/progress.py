@@ -149,11 +149,11 @@ class ProgressStore:
     def read(self) -> dict:
         """The whole document; an unreadable file is moved aside (with a warning) first."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {"version": VERSION, "learners": {}}
         try:
-            doc = json.loads(text)
+            doc = json.loads(raw.decode("utf-8"))
             problem = _problem(doc)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             doc, problem = None, f"not JSON ({exc})"

@@ -1,0 +1,122 @@
+"""The memory estimator: formulas, shapes, and the comparison with the seed's figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit import memory
+from labkit.memory import PRESETS, ModelShape, estimate
+
+
+def test_presets_add_up_to_their_parameter_counts():
+    for shape in PRESETS.values():
+        blocks = shape.block_linear_params + shape.embedding_params
+        # What is left over is norms: a tiny fraction.
+        assert 0 <= shape.params - blocks < 0.001 * shape.params, shape.name
+
+
+def test_mlp_width_is_derived_from_the_parameter_count():
+    smol = PRESETS["smollm2-135m"]
+    derived = ModelShape("smol", smol.params, hidden=576, layers=30, vocab=49152, kv_dim=192, tied_embeddings=True)
+    assert abs(derived.mlp_width - 1536) < 2
+
+
+def test_lora_counts_match_the_lesson():
+    eight = PRESETS["llama-3-8b"]
+    # One 4096 x 4096 matrix at rank 16: 2 x 4096 x 16.
+    assert ModelShape("m", 10**9, 4096, 1, 32000).lora_params(16, "qv") == 2 * 131_072
+    # The seed's "~8M at r16" for an 8B model matches q and v adapters.
+    assert 6e6 < eight.lora_params(16, "qv") < 9e6
+    assert eight.lora_params(16, "all-linear") == 41_943_040
+
+
+def test_per_parameter_bytes():
+    assert memory.per_parameter_bytes("full", "bf16") == {"base": 12, "adapter": 0}
+    assert memory.per_parameter_bytes("full", "fp32") == {"base": 16, "adapter": 0}
+    assert memory.per_parameter_bytes("lora", "bf16") == {"base": 2, "adapter": 16}
+    assert memory.per_parameter_bytes("qlora")["base"] == pytest.approx(0.5159, abs=1e-3)
+    assert memory.per_parameter_bytes("lora", optimizer="adamw-8bit")["adapter"] == 10
+
+
+def test_breakdown_follows_the_formulas():
+    shape = PRESETS["llama-3-8b"]
+    full = estimate(shape, "full")
+    assert full.weights == pytest.approx(shape.params * 2 / 1e9)
+    assert full.optimizer == pytest.approx(shape.params * 8 / 1e9)
+    lora = estimate(shape, "lora")
+    assert lora.trainable_params == shape.lora_params(16)
+    assert lora.adapters == pytest.approx(lora.trainable_params * 4 / 1e9)
+    assert lora.total < full.total / 4
+    qlora = estimate(shape, "qlora")
+    assert qlora.weights < lora.weights / 2.5
+    assert qlora.total == pytest.approx(sum(v for k, v in qlora.breakdown().items() if k != "total"))
+
+
+def test_activations_scale_with_tokens_and_checkpointing_cuts_them():
+    one = estimate("llama-3-8b", "lora", batch=1, seq_len=512)
+    four = estimate("llama-3-8b", "lora", batch=4, seq_len=512)
+    assert four.activations == pytest.approx(4 * one.activations)
+    ckpt = estimate("llama-3-8b", "lora", gradient_checkpointing=True)
+    assert ckpt.activations < one.activations / 3
+    # PEFT turns checkpointing on for k-bit training, so the QLoRA default follows it.
+    assert estimate("llama-3-8b", "qlora").activations == pytest.approx(
+        estimate("llama-3-8b", "qlora", gradient_checkpointing=True).activations)
+
+
+def test_billions_infer_a_llama_like_shape():
+    for key, billions in (("llama-2-13b", 13), ("llama-3-70b", 70)):
+        real, guessed = PRESETS[key], memory.resolve(billions)
+        assert guessed.layers * guessed.hidden == pytest.approx(real.layers * real.hidden, rel=0.25)
+    assert estimate(8, "qlora").total == pytest.approx(estimate("llama-3-8b", "qlora").total, rel=0.3)
+
+
+def test_smollm2_estimate_is_small_and_shows_its_assumptions():
+    e = estimate("smollm2-135m", "lora", dtype="fp32", runtime_gb=0.5)
+    assert e.weights == pytest.approx(134_515_008 * 4 / 1e9)
+    assert 1 < e.total < 3
+    text = e.to_text()
+    assert "hidden 576" in text and "batch 1 x 512" in text and "rank 16" in text
+    assert "<table>" in e.to_html()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"model": "gpt-9", "method": "lora"}, "unknown model"),
+    ({"model": 8e9, "method": "lora"}, "billions"),
+    ({"model": 8, "method": "prefix"}, "method 'prefix'"),
+    ({"model": 8, "method": "lora", "dtype": "int3"}, "dtype 'int3'"),
+    ({"model": 8, "method": "lora", "targets": "mlp"}, "targets 'mlp'"),
+    ({"model": 8, "method": "lora", "batch": 0}, "at least 1"),
+])
+def test_bad_inputs_say_what_is_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        estimate(**kwargs)
+    with pytest.raises(ValueError, match="too few"):
+        ModelShape("tiny", 1000, hidden=576, layers=30, vocab=49152)
+
+
+def test_comparison_with_the_seed():
+    rows = {(r.model, r.method): r for r in memory.compare_with_seed()}
+    assert len(rows) == 9
+    full8 = rows[("Llama 3 8B", "full")]
+    assert full8.verdict == "agrees" and full8.ours.total > 80
+    lora8 = rows[("Llama 3 8B", "lora")]
+    # 32 GB is what fp32 weights give; bf16 weights halve that.
+    assert lora8.verdict == "lower" and "fp32" in lora8.why
+    assert estimate("llama-3-8b", "lora", dtype="fp32").weights == pytest.approx(32, rel=0.01)
+    q13 = rows[("Llama 2 13B", "qlora")]
+    assert q13.verdict == "agrees" and 8 < q13.ours.total < 12
+    q8 = rows[("Llama 3 8B", "qlora")]
+    assert q8.verdict == "higher" and "16-bit" in q8.why and 6 < q8.ours.total < 11
+    assert rows[("Llama 3 70B", "qlora")].verdict == "no figure"
+    table = memory.comparison_table(list(rows.values()))
+    assert table.count("\n") == 10 and "~6 GB" in table
+
+
+def test_widget_updates():
+    w = memory.widget()
+    result = w.children[-1]
+    assert "Llama 3 8B, qlora" in result.value
+    method = w.children[1]
+    method.value = "full"
+    assert "Llama 3 8B, full" in result.value
+    assert "text/markdown" in w._repr_mimebundle_()
