@@ -128,6 +128,8 @@ class ModelShape:
 PRESETS = {
     "smollm2-135m": ModelShape("SmolLM2-135M", 134_515_008, hidden=576, layers=30, vocab=49152,
                                intermediate=1536, kv_dim=192, tied_embeddings=True),
+    "llama-2-7b": ModelShape("Llama 2 7B", 6_738_415_616, hidden=4096, layers=32, vocab=32000,
+                             intermediate=11008),
     "llama-3-8b": ModelShape("Llama 3 8B", 8_030_261_248, hidden=4096, layers=32, vocab=128256,
                              intermediate=14336, kv_dim=1024),
     "llama-2-13b": ModelShape("Llama 2 13B", 13_015_864_320, hidden=5120, layers=40, vocab=32000,

@@ -89,6 +89,16 @@ def learner_name(explicit: str | None = None) -> str:
         return "learner"
 
 
+def where_saved(learner: str | None = None) -> str:
+    """One line for a notebook: whose answers go where (home shown as ~)."""
+    path = str(paths.progress_file())
+    home = str(Path.home())
+    if path.startswith(home + os.sep):
+        path = "~" + path[len(home):]
+    return (f"Answers are saved for '{learner_name(learner)}' in {path} "
+            "(set LABKIT_LEARNER or LABKIT_PROGRESS to change either).")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
