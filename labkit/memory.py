@@ -397,8 +397,9 @@ def widget():
     batch = widgets.BoundedIntText(value=1, min=1, max=1024, description="batch")
     seq_len = widgets.BoundedIntText(value=512, min=16, max=131072, step=128, description="seq len")
     rank = widgets.BoundedIntText(value=16, min=1, max=1024, description="LoRA rank")
-    checkpointing = widgets.Dropdown(options=[("PEFT default", None), ("on", True), ("off", False)],
-                                     value=None, description="checkpoint")
+    # Dropdown treats None as "nothing selected", hence string keys for the three states.
+    checkpointing = widgets.Dropdown(options=[("as PEFT does", "default"), ("on", "on"), ("off", "off")],
+                                     value="default", description="checkpointing")
     result = widgets.HTML()
     controls = (model, billions, method, dtype, optimizer, batch, seq_len, rank, checkpointing)
 
@@ -407,7 +408,8 @@ def widget():
         chosen = billions.value if model.value == "custom" else model.value
         try:
             e = estimate(chosen, method.value, batch=batch.value, seq_len=seq_len.value, rank=rank.value,
-                         dtype=dtype.value, optimizer=optimizer.value, gradient_checkpointing=checkpointing.value)
+                         dtype=dtype.value, optimizer=optimizer.value,
+                         gradient_checkpointing={"default": None, "on": True, "off": False}[checkpointing.value])
             result.value = e.to_html()
         except ValueError as exc:
             result.value = f"<p><b>Cannot estimate:</b> {exc}</p>"

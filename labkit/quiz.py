@@ -75,9 +75,10 @@ class Question:
 
     @property
     def heading(self) -> str:
-        where = "Practice" if self.part == "practice" else f"Part {self.part}"
-        kind = {"decision": "Decision point", "check": "Check", "practice": "Scenario"}[self.kind]
-        return f"{kind} · {where}: {self.title}"
+        if self.part == "practice":
+            return f"Practice · {self.title}"
+        kind = {"decision": "Decision point", "check": "Check"}[self.kind]
+        return f"{kind} · Part {self.part}: {self.title}"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,14 @@ from labkit import paths, quiz
 from labkit.progress import ProgressStore
 
 BANKS = sorted((paths.data_dir() / "quizzes").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _private_progress(tmp_path, monkeypatch):
+    """A widget pressed without an explicit store must never write the real progress file."""
+    monkeypatch.setenv("LABKIT_PROGRESS", str(tmp_path / "default-progress.json"))
+
+
 SEED_DECISIONS = ("p1-legal-format", "p2-qlora-24gb", "p4-finance-forgetting", "p6-trail-runners")
 
 
