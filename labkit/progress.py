@@ -183,8 +183,8 @@ class ProgressStore:
             target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
             n += 1
         os.replace(self.path, target)
-        warnings.warn(f"{self.path} could not be read ({problem}); it was moved to {target} and a "
-                      "fresh progress file started. Nothing was deleted.", ProgressWarning, stacklevel=3)
+        warnings.warn(f"{self.path} could not be read ({problem}); it was moved to {target} and progress "
+                      "starts again from an empty file. Nothing was deleted.", ProgressWarning, stacklevel=3)
         return target
 
     def learners(self) -> list[str]:
