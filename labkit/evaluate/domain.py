@@ -1,0 +1,250 @@
+"""Domain accuracy on held-out questions: does the model give the right answer, in the right shape?
+
+For each row the model answers the conversation up to its last assistant turn (greedy, batched),
+and the reply is compared with the reference:
+
+* **JSON answers** - ``json_valid`` is strict: the whole reply must be one JSON object, as a
+  program consuming it would need. The facts are then read from the first JSON object found in
+  the reply (so a model that wraps correct JSON in a code fence is scored right on facts but
+  wrong on format), and compared field by field: strings ignoring case and spacing, numbers
+  as numbers ("5", 5 and "5 mg" all match 5).
+* **free-text answers** - lenient: for formulary rows the facts are read from the wording with
+  :func:`labkit.data.formulary.read_text_answer`; for other rows the reply must contain the
+  reference (case, punctuation and spacing ignored) or share 80% of its words.
+
+``accuracy`` is the share of rows with *every* field right; ``field_accuracy`` the share per field.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from dataclasses import dataclass, field
+
+from labkit.models import LoadedModel, generate_batch
+from labkit.paths import profile
+
+SMOKE_ROWS = 24
+
+
+def balanced(items: list[dict], limit: int, key: str = "category") -> list[dict]:
+    """The first ``limit`` items taken round-robin over ``item[key]``, so a subset stays balanced."""
+    groups: dict[object, list[dict]] = {}
+    for item in items:
+        groups.setdefault(item.get(key), []).append(item)
+    queues = [list(g) for g in groups.values()]
+    picked: list[dict] = []
+    while len(picked) < limit and any(queues):
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop(0))
+    return picked
+
+
+def format_prompt(schema: dict | None = None, intro: str | None = None) -> str:
+    """A careful system prompt that spells the JSON format out: the prompt-only baseline.
+
+    Defaults to the formulary's :data:`~labkit.data.formulary.ANSWER_SCHEMA`. This is what
+    "just prompt it better" looks like; the lesson compares its JSON-valid rate with a LoRA's.
+    """
+    if schema is None:
+        from labkit.data.formulary import ANSWER_SCHEMA
+
+        schema = ANSWER_SCHEMA
+    intro = intro or "You answer questions about the Northwind formulary (fictional drugs)."
+    lines = [intro, "Reply with exactly one JSON object on one line and nothing else: no code fences, no explanation."]
+    example = None
+    for category, fields in schema.items():
+        keys = ", ".join(f'"{k}": ...' for k in fields)
+        lines.append(f"For a {category} question use {{{keys}}}, where")
+        for key, allowed in fields.items():
+            what = "an integer" if allowed == "integer" else "one of: " + ", ".join(allowed)
+            lines.append(f"- {key} is {what}")
+        if example is None:
+            example = {k: (1 if v == "integer" else v[-1]) for k, v in fields.items()}
+    lines.append("Example: " + json.dumps(example))
+    return "\n".join(lines)
+
+
+def first_json_object(text: str) -> dict | None:
+    """The first JSON object anywhere in ``text`` (inside prose or a code fence), else None."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _norm(value) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", str(value).lower()).split())
+
+
+def field_match(predicted, expected) -> bool:
+    """One field: numbers compare as numbers, strings ignoring case, punctuation and spacing."""
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        number = re.match(r"\s*(-?\d+(?:\.\d+)?)", str(predicted)) if predicted is not None else None
+        return bool(number) and float(number.group(1)) == float(expected)
+    return predicted is not None and _norm(predicted) == _norm(expected)
+
+
+def text_match(reply: str, reference: str) -> bool:
+    """Lenient free-text match for rows with no structured answer."""
+    got, want = _norm(reply), _norm(reference)
+    if want and want in got:
+        return True
+    got_words, want_words = got.split(), want.split()
+    common = sum(min(got_words.count(w), want_words.count(w)) for w in set(want_words))
+    if not common:
+        return False
+    precision, recall = common / len(got_words), common / len(want_words)
+    return 2 * precision * recall / (precision + recall) >= 0.8
+
+
+@dataclass
+class DomainReport:
+    accuracy: float
+    json_valid_rate: float | None  # None when no row expects JSON
+    field_accuracy: dict[str, float]
+    per_category: dict[str, float]
+    n: int
+    seconds: float
+    predictions: list[dict] = field(default_factory=list, repr=False)
+
+    @property
+    def partial_credit(self) -> float:
+        """Mean share of fields right per row (kinder than ``accuracy``)."""
+        return sum(p["field_score"] for p in self.predictions) / self.n if self.n else 0.0
+
+    def summary(self) -> dict[str, float]:
+        out = {"accuracy": self.accuracy, "partial_credit": self.partial_credit}
+        if self.json_valid_rate is not None:
+            out["json_valid"] = self.json_valid_rate
+        return out
+
+    def mistakes(self, n: int = 5) -> list[dict]:
+        return [p for p in self.predictions if not p["correct"]][:n]
+
+    def __str__(self) -> str:
+        valid = "" if self.json_valid_rate is None else f", JSON-valid {self.json_valid_rate:.0%}"
+        lines = [f"domain accuracy {self.accuracy:.1%} on {self.n} rows{valid} ({self.seconds:.0f} s)"]
+        lines.append("  per category: " + ", ".join(f"{k} {v:.0%}" for k, v in self.per_category.items()))
+        lines.append("  per field:    " + ", ".join(f"{k} {v:.0%}" for k, v in self.field_accuracy.items()))
+        for p in self.mistakes(3):
+            lines.append(f"  e.g. {p['question'][:60]!r} -> {p['reply'][:70]!r}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        valid = "" if self.json_valid_rate is None else f", JSON-valid <b>{self.json_valid_rate:.0%}</b>"
+        cats = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{v:.0%}</td></tr>" for k, v in self.per_category.items())
+        wrong = "".join(
+            f"<tr><td>{html.escape(p['question'])}</td><td><code>{html.escape(p['reply'])}</code></td>"
+            f"<td><code>{html.escape(p['reference'])}</code></td></tr>" for p in self.mistakes(5))
+        return (f"Domain accuracy <b>{self.accuracy:.1%}</b> on {self.n} rows{valid} ({self.seconds:.0f} s)"
+                f"<table><tr><th>category</th><th>accuracy</th></tr>{cats}</table>"
+                + (f"<details><summary>some mistakes</summary><table><tr><th>question</th><th>reply</th>"
+                   f"<th>reference</th></tr>{wrong}</table></details>" if wrong else ""))
+
+
+def _prompt(row: dict, system: str | None) -> tuple[list[dict], str]:
+    turns = row["messages"]
+    last = max(i for i, t in enumerate(turns) if t["role"] == "assistant")
+    prompt = [dict(t) for t in turns[:last]]
+    if system is not None:
+        prompt = [t for t in prompt if t["role"] != "system"]
+        prompt.insert(0, {"role": "system", "content": system})
+    return prompt, turns[last]["content"]
+
+
+def score_reply(row: dict, reply: str, reference: str) -> dict:
+    """Everything about one prediction: validity, the parsed answer, per-field matches."""
+    try:
+        expected_obj = json.loads(reference)
+    except json.JSONDecodeError:
+        expected_obj = None
+    is_json = isinstance(expected_obj, dict)
+    category = row.get("category")
+    expected = row.get("answer") if isinstance(row.get("answer"), dict) else expected_obj
+    out = {"id": row.get("id"), "category": category, "reply": reply, "reference": reference,
+           "variant": "json" if is_json else "text", "json_valid": None, "parsed": None, "fields": {}}
+    if is_json:
+        try:
+            strict = json.loads(reply.strip())
+        except json.JSONDecodeError:
+            strict = None
+        out["json_valid"] = isinstance(strict, dict)
+        out["parsed"] = strict if isinstance(strict, dict) else first_json_object(reply)
+    elif expected is not None:
+        from labkit.data.formulary import ANSWER_SCHEMA, read_text_answer
+
+        if category in ANSWER_SCHEMA:
+            out["parsed"] = read_text_answer(category, reply)
+    if expected is not None and (out["parsed"] is not None or is_json):
+        parsed = out["parsed"] or {}
+        out["fields"] = {k: field_match(parsed.get(k), v) for k, v in expected.items()}
+        out["correct"] = all(out["fields"].values())
+        out["field_score"] = sum(out["fields"].values()) / len(expected) if expected else 0.0
+    else:
+        out["correct"] = text_match(reply, reference)
+        out["field_score"] = float(out["correct"])
+    return out
+
+
+def evaluate_domain(
+    loaded: LoadedModel,
+    rows: list[dict],
+    max_new_tokens: int | None = None,
+    batch_size: int = 16,
+    system: str | None = None,
+    limit: int | None = None,
+) -> DomainReport:
+    """Answer every row's question with ``loaded`` and score the replies (see the module doc).
+
+    Args:
+        rows: chat rows; the last assistant turn is the reference, ``answer`` (if present) the truth.
+        max_new_tokens: default: the longest reference in tokens plus 8, so nothing is cut short
+            and no time is spent on rambling.
+        system: replace each row's system prompt (e.g. with :func:`format_prompt`).
+        limit: evaluate a category-balanced subset; default all rows in the ``full`` profile,
+            ``SMOKE_ROWS`` in ``smoke``.
+    """
+    if limit is None:
+        limit = SMOKE_ROWS if profile() == "smoke" else len(rows)
+    rows = balanced(list(rows), limit)
+    if not rows:
+        raise ValueError("evaluate_domain: no rows to evaluate")
+    prompts, references = zip(*(_prompt(row, system) for row in rows))
+    if max_new_tokens is None:
+        tok = loaded.tokenizer
+        longest = max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in references)
+        max_new_tokens = min(longest + 8, 256)
+    start = time.perf_counter()
+    replies = generate_batch(loaded, list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    predictions = []
+    for row, prompt, reference, reply in zip(rows, prompts, references, replies):
+        scored = score_reply(row, reply, reference)
+        scored["question"] = prompt[-1]["content"]
+        predictions.append(scored)
+    n = len(predictions)
+    json_rows = [p for p in predictions if p["json_valid"] is not None]
+    fields: dict[str, list[bool]] = {}
+    categories: dict[str, list[bool]] = {}
+    for p in predictions:
+        for k, ok in p["fields"].items():
+            fields.setdefault(k, []).append(ok)
+        categories.setdefault(str(p["category"]), []).append(p["correct"])
+    return DomainReport(
+        accuracy=sum(p["correct"] for p in predictions) / n,
+        json_valid_rate=sum(p["json_valid"] for p in json_rows) / len(json_rows) if json_rows else None,
+        field_accuracy={k: sum(v) / len(v) for k, v in fields.items()},
+        per_category={k: sum(v) / len(v) for k, v in categories.items()},
+        n=n,
+        seconds=seconds,
+        predictions=predictions,
+    )
