@@ -1,0 +1,229 @@
+"""`TrainConfig`: one typed, validated config for LoRA, QLoRA and full fine-tuning.
+
+Every field is documented below and checked in ``__post_init__``; a bad value raises
+:class:`ConfigError` naming the field and the value, e.g. ``rank=0: must be a positive integer``.
+
+>>> cfg = TrainConfig(method="lora", rank=16, epochs=2)
+>>> cfg.resolved_learning_rate()
+0.0002
+>>> TrainConfig(rank=0)
+Traceback (most recent call last):
+...
+labkit.config.ConfigError: rank=0: must be a positive integer (the LoRA rank r; the seed starts at 16)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+METHODS = ("lora", "qlora", "full")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+#: The seed's learning-rate baselines, meant for 7-8B models trained for thousands of steps.
+SEED_LEARNING_RATES = {"full": 2e-5, "lora": 5e-5, "qlora": 2e-5}
+#: What the embedded 135M model needs instead. A model this small, trained for a few hundred steps
+#: on a CPU, barely moves at the seed's rates (measured: LoRA at 5e-5 had not learned the answer
+#: format after two epochs); small models tolerate, and need, roughly 4-10x larger steps. QLoRA
+#: stays at LoRA's rate here because NF4 noise on a 135M model is small next to the signal.
+SMALL_MODEL_LEARNING_RATES = {"full": 5e-5, "lora": 2e-4, "qlora": 2e-4}
+SMALL_MODELS = ("smollm2-135m-instruct",)
+
+
+class ConfigError(ValueError):
+    """A config field has a bad value; the message names the field and the value."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a fine-tuning run. Identical configs (and data) share one run folder.
+
+    Attributes:
+        run_name: folder prefix under ``runs/``; the folder is ``<run_name>-<config hash>``.
+        model: an embedded model name, a local folder, or a Hugging Face id.
+        method: ``lora`` (frozen base + low-rank adapters), ``qlora`` (the same on a 4-bit NF4
+            base) or ``full`` (every weight trained).
+        rank: LoRA rank r, the inner width of B·A. The seed's sweet spot is 16.
+        alpha: LoRA scale numerator; the update is (alpha / rank)·B·A. Default ``2 * rank``, a
+            common choice that keeps the effective step size similar across ranks.
+        dropout: dropout on the adapter input (LoRA/QLoRA only).
+        target_modules: which linear layers get adapters: ``"all-linear"`` (default; the QLoRA
+            paper found all layers matter) or a list such as ``["q_proj", "v_proj"]``.
+        learning_rate: peak LR. ``None`` picks a per-method default: the seed's 2e-5 / 5e-5 /
+            2e-5 (full / LoRA / QLoRA) for other models; for the embedded 135M model 5e-5 /
+            2e-4 / 2e-4, because a model that small on a few hundred steps barely moves at the
+            seed's rates (see ``SMALL_MODEL_LEARNING_RATES``).
+        epochs: passes over the training set. The seed's recipe: 2-3.
+        max_steps: stop after this many optimizer steps (overrides ``epochs``); the smoke
+            profile uses it to keep CI fast.
+        batch_size: examples per device per step. The seed's typical range: 4-8.
+        grad_accum: micro-batches accumulated per optimizer step (effective batch =
+            batch_size x grad_accum x devices).
+        max_length: tokens per example; longer examples are truncated with a counted warning.
+        eval_fraction: share of the training data held out for validation when no eval set is
+            given; the seed suggests 10-20%.
+        eval_every: evaluate (and checkpoint) every N optimizer steps; ``None`` picks about eight
+            evaluations per run.
+        log_every: log train loss every N steps; ``None`` picks about twice per evaluation.
+        early_stopping_patience: stop after this many evaluations without a better validation
+            loss; the best checkpoint is kept. ``None`` disables.
+        warmup_ratio: share of steps spent warming the LR up from 0.
+        weight_decay: AdamW weight decay.
+        seed: seeds data order, adapter init and dropout; same seed, same run.
+        precision: ``auto`` (bf16 autocast where the hardware has native bf16, else fp32),
+            ``fp32`` or ``bf16``.
+        double_quant: QLoRA only: also quantize the NF4 block scales.
+        padding_free: flatten each batch into one sequence without pad tokens (faster on CPU).
+        train_file, eval_file: chat JSONL paths, used by ``labkit train --config``.
+    """
+
+    run_name: str = "run"
+    model: str = "smollm2-135m-instruct"
+    method: str = "lora"
+    rank: int = 16
+    alpha: float | None = None
+    dropout: float = 0.05
+    target_modules: Any = "all-linear"
+    learning_rate: float | None = None
+    epochs: float = 2.0
+    max_steps: int | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 512
+    eval_fraction: float = 0.1
+    eval_every: int | None = None
+    log_every: int | None = None
+    early_stopping_patience: int | None = 3
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    seed: int = 0
+    precision: str = "auto"
+    double_quant: bool = True
+    padding_free: bool = True
+    train_file: str | None = None
+    eval_file: str | None = None
+
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"{name}={getattr(self, name)!r}: {why}")
+
+        if not isinstance(self.run_name, str) or not self.run_name or any(c in self.run_name for c in "/\\ "):
+            raise bad("run_name", "must be a non-empty name without spaces or slashes")
+        if self.method not in METHODS:
+            raise bad("method", f"unknown method; expected one of {', '.join(METHODS)}")
+        if not _is_int(self.rank) or self.rank <= 0:
+            raise bad("rank", "must be a positive integer (the LoRA rank r; the seed starts at 16)")
+        if self.alpha is not None and (not _is_number(self.alpha) or self.alpha <= 0):
+            raise bad("alpha", "must be a positive number (the update is scaled by alpha / rank)")
+        if not _is_number(self.dropout) or not 0 <= self.dropout < 1:
+            raise bad("dropout", "must be in [0, 1)")
+        if not (self.target_modules == "all-linear" or (
+                isinstance(self.target_modules, (list, tuple)) and self.target_modules
+                and all(isinstance(m, str) and m for m in self.target_modules))):
+            raise bad("target_modules", "must be 'all-linear' or a non-empty list of module names")
+        if self.learning_rate is not None and (not _is_number(self.learning_rate) or self.learning_rate <= 0):
+            raise bad("learning_rate", "must be a positive number such as 2e-4")
+        if self.learning_rate is not None and self.learning_rate > 1e-1:
+            raise bad("learning_rate", "is far too large for fine-tuning (typical: 1e-5 to 1e-3)")
+        if not _is_number(self.epochs) or self.epochs <= 0:
+            raise bad("epochs", "must be positive (the seed's recipe: 2-3)")
+        if self.max_steps is not None and (not _is_int(self.max_steps) or self.max_steps <= 0):
+            raise bad("max_steps", "must be a positive integer or None")
+        for name in ("batch_size", "grad_accum", "max_length"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) <= 0:
+                raise bad(name, "must be a positive integer")
+        if self.max_length < 16:
+            raise bad("max_length", "is too short to hold a prompt and an answer (use 128 or more)")
+        if not _is_number(self.eval_fraction) or not 0 < self.eval_fraction < 1:
+            raise bad("eval_fraction", "must be strictly between 0 and 1 (the seed suggests 0.1-0.2)")
+        for name in ("eval_every", "log_every", "early_stopping_patience"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value <= 0):
+                raise bad(name, "must be a positive integer or None")
+        if not _is_number(self.warmup_ratio) or not 0 <= self.warmup_ratio < 1:
+            raise bad("warmup_ratio", "must be in [0, 1)")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise bad("weight_decay", "must be >= 0")
+        if not _is_int(self.seed):
+            raise bad("seed", "must be an integer")
+        if self.precision not in PRECISIONS:
+            raise bad("precision", f"expected one of {', '.join(PRECISIONS)}")
+        if isinstance(self.target_modules, tuple):
+            self.target_modules = list(self.target_modules)
+
+    # -----------------------------------------------------------------------------------------
+    def resolved_alpha(self) -> float:
+        return float(self.alpha) if self.alpha is not None else 2.0 * self.rank
+
+    def resolved_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        table = SMALL_MODEL_LEARNING_RATES if self.model in SMALL_MODELS else SEED_LEARNING_RATES
+        return table[self.method]
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self, data_fingerprint: str = "") -> str:
+        """Short hash of everything that changes the result (not the run name or file paths)."""
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ("run_name", "train_file", "eval_file")}
+        relevant["alpha"] = self.resolved_alpha()
+        relevant["learning_rate"] = self.resolved_learning_rate()
+        blob = json.dumps(relevant, sort_keys=True) + "|" + data_fingerprint
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+    # -----------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(known))}")
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of field: value")
+        config = cls.from_dict(values, source=str(path))
+        # Relative data paths are relative to the config file, not to wherever labkit was started.
+        for name in ("train_file", "eval_file"):
+            value = getattr(config, name)
+            if value and not Path(value).is_absolute():
+                setattr(config, name, str((path.parent / value).resolve()))
+        return config
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+

@@ -1,0 +1,72 @@
+"""TrainConfig: defaults follow the recipe, and each bad field gets one message naming it."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.config import SEED_LEARNING_RATES, ConfigError, TrainConfig
+
+
+def test_defaults_follow_the_seed_recipe():
+    cfg = TrainConfig()
+    assert cfg.rank == 16 and cfg.method == "lora"
+    assert 2 <= cfg.epochs <= 3 and 4 <= cfg.batch_size <= 8
+    assert 0.1 <= cfg.eval_fraction <= 0.2
+    other = TrainConfig(model="meta-llama/Llama-3.1-8B")
+    assert other.resolved_learning_rate() == SEED_LEARNING_RATES["lora"] == 5e-5
+    assert other.replace(method="full").resolved_learning_rate() == 2e-5
+    assert 1e-5 <= other.replace(method="qlora").resolved_learning_rate() <= 2e-5
+    assert cfg.resolved_alpha() == 32
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("rank", 0, "rank=0"),
+    ("rank", -4, "rank=-4"),
+    ("rank", 2.5, "rank=2.5"),
+    ("learning_rate", 0, "learning_rate=0"),
+    ("learning_rate", -1e-4, "learning_rate=-0.0001"),
+    ("alpha", 0, "alpha=0"),
+    ("method", "qdora", "method='qdora'"),
+    ("eval_fraction", 0.0, "eval_fraction=0.0"),
+    ("eval_fraction", 1.0, "eval_fraction=1.0"),
+    ("batch_size", 0, "batch_size=0"),
+    ("epochs", 0, "epochs=0"),
+    ("precision", "fp8", "precision='fp8'"),
+    ("target_modules", [], "target_modules=[]"),
+    ("dropout", 1.0, "dropout=1.0"),
+    ("run_name", "my run", "run_name='my run'"),
+])
+def test_each_bad_field_is_named(field, value, needle):
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(**{field: value})
+    assert str(err.value).startswith(needle)
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_errors_name_file_and_field(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("method: lora\nrnak: 8\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown field 'rnak'"):
+        TrainConfig.from_yaml(path)
+    path.write_text("method: lora\nrank: 0\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: rank=0"):
+        TrainConfig.from_yaml(path)
+    path.write_text("method: [lora\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: not valid YAML"):
+        TrainConfig.from_yaml(path)
+
+
+def test_yaml_round_trip_and_relative_paths(tmp_path):
+    cfg = TrainConfig(method="qlora", rank=8, train_file="train.jsonl")
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    back = TrainConfig.from_yaml(path)
+    assert back.rank == 8 and back.method == "qlora"
+    assert back.train_file == str(tmp_path / "train.jsonl")
+
+
+def test_fingerprint_ignores_names_but_not_settings():
+    a = TrainConfig(run_name="a")
+    assert a.fingerprint() == TrainConfig(run_name="b").fingerprint()
+    assert a.fingerprint() != TrainConfig(rank=8).fingerprint()
+    assert a.fingerprint("data1") != a.fingerprint("data2")

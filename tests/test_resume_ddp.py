@@ -1,0 +1,68 @@
+"""Runs survive a kill -9, and the same code runs as two processes under accelerate (gloo DDP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parent / "helpers" / "train_tiny.py"
+
+
+def _env():
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _summary(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
+    straight = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "a")], capture_output=True,
+                              text=True, env=_env(), timeout=900)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    expected = _summary(straight.stdout)
+
+    runs = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(runs)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=_env())
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        if list(runs.glob("*/checkpoints/checkpoint-4/trainer_state.json")):
+            break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    folder = next(runs.iterdir())
+    assert not (folder / "summary.json").exists(), "the killed run must not look finished"
+
+    resumed = subprocess.run([sys.executable, str(SCRIPT), str(runs), "--resume"], capture_output=True,
+                             text=True, env=_env(), timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    got = _summary(resumed.stdout)
+    assert got["resumed_from"] and got["resumed_from"].startswith("checkpoint-")
+    assert got["steps"] == expected["steps"]
+    assert got["last_eval_loss"] == pytest.approx(expected["last_eval_loss"], rel=1e-4, abs=1e-5)
+    # the history reads like one uninterrupted run: no step logged twice
+    steps = [r["step"] for r in got["history"] if "loss" in r]
+    assert steps == sorted(set(steps))
+
+
+def test_two_process_accelerate_run(tmp_path):
+    accelerate = Path(sys.executable).parent / "accelerate"
+    cmd = [str(accelerate), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29571",
+           str(SCRIPT), str(tmp_path), "--steps", "4"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = _summary(result.stdout)
+    assert summary["processes"] == 2
+    assert summary["steps"] == 4
+    assert len(list(tmp_path.glob("tiny-*/summary.json"))) == 1

@@ -1,0 +1,185 @@
+"""The training engine on tiny slices: loss falls, adapters act, runs are cached, bad data is named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers.tiny import noise_rows, pattern_rows
+from labkit.config import TrainConfig
+from labkit.data.chat import DataError
+from labkit.train import train
+
+FAST = dict(batch_size=4, max_length=64, eval_every=2, log_every=1, early_stopping_patience=None)
+
+
+def _first_last(history):
+    return history[0][1], history[-1][1]
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LABKIT_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+        cfg = TrainConfig(run_name="tiny-lora", method="lora", max_steps=6, learning_rate=2e-3, **FAST)
+        yield train(cfg, pattern_rows(24), pattern_rows(8, seed=1))
+
+
+def test_lora_loss_falls_and_run_folder_is_complete(lora_run):
+    first, last = _first_last(lora_run.eval_loss)
+    assert last < first * 0.8, lora_run.eval_loss
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "loss.png", "adapter/adapter_model.safetensors"):
+        assert (lora_run.path / name).is_file(), name
+    s = lora_run.summary
+    assert 0 < s["trainable_params"] < 0.05 * s["total_params"]
+    assert s["tokens_per_second"] > 0 and s["peak_rss_bytes"] > 0
+    assert not list(lora_run.path.rglob("*.bin")), "weights are saved as safetensors only"
+
+
+def test_identical_config_reuses_the_run(lora_run, monkeypatch):
+    monkeypatch.setenv("LABKIT_RUNS_DIR", str(lora_run.path.parent))
+    again = train(lora_run.config, pattern_rows(24), pattern_rows(8, seed=1))
+    assert again.reused and again.path == lora_run.path
+    other = lora_run.config.replace(rank=4)
+    assert other.fingerprint() != lora_run.config.fingerprint()
+
+
+def test_retrain_moves_the_old_run_aside_instead_of_deleting(lora_run, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("LABKIT_RUNS_DIR", str(tmp_path))
+    shutil.copytree(lora_run.path, tmp_path / lora_run.path.name)
+    cfg = lora_run.config.replace(max_steps=1)
+    # a different config lands in a different folder: the copied run is untouched
+    fresh = train(cfg, pattern_rows(24), pattern_rows(8, seed=1))
+    assert fresh.path != tmp_path / lora_run.path.name
+    assert (tmp_path / lora_run.path.name / "summary.json").is_file()
+    redo = train(cfg, pattern_rows(24), pattern_rows(8, seed=1), retrain=True)
+    assert redo.path == fresh.path
+    assert list(tmp_path.glob(fresh.path.name + ".old-*")), "the previous run must be kept aside"
+
+
+def test_adapter_changes_output_while_base_stays_bit_identical(lora_run, smollm):
+    before = {k: v.clone() for k, v in smollm.model.state_dict().items()}
+    tuned = lora_run.load()
+    ids = smollm.tokenizer("Tag teal high", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        base_logits = smollm.model(ids).logits
+        tuned_logits = tuned.model(ids).logits
+    assert (base_logits - tuned_logits).abs().max() > 1e-3
+    # the adapter's base is a separate load; the frozen weights inside it equal the originals
+    base_inside = tuned.model.get_base_model().state_dict()
+    for name, value in before.items():
+        key = name if name in base_inside else name.replace(".weight", ".base_layer.weight")
+        assert torch.equal(base_inside[key], value), name
+    # disabling the adapter gives back the base model exactly
+    with torch.no_grad(), tuned.model.disable_adapter():
+        assert torch.equal(tuned.model(ids).logits, base_logits)
+
+
+def test_merge_gives_the_same_outputs(lora_run, tmp_path):
+    from labkit import models
+
+    tuned = lora_run.load()
+    merged = models.load(str(lora_run.merge(tmp_path / "merged")))
+    ids = merged.tokenizer("Tag red low", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(tuned.model(ids).logits, merged.model(ids).logits, atol=1e-3)
+
+
+def test_full_fine_tuning_loss_falls(isolated_runs):
+    cfg = TrainConfig(run_name="tiny-full", method="full", max_steps=4, learning_rate=1e-4, **FAST)
+    run = train(cfg, pattern_rows(24), pattern_rows(8, seed=1))
+    first, last = _first_last(run.eval_loss)
+    assert last < first
+    assert run.summary["trainable_params"] == run.summary["total_params"]
+    assert (run.path / "model" / "model.safetensors").is_file()
+
+
+def test_qlora_loss_falls_on_a_4bit_base(isolated_runs):
+    import bitsandbytes as bnb
+
+    cfg = TrainConfig(run_name="tiny-qlora", method="qlora", max_steps=4, learning_rate=2e-3, **FAST)
+    run = train(cfg, pattern_rows(24), pattern_rows(8, seed=1))
+    first, last = _first_last(run.eval_loss)
+    assert last < first
+    tuned = run.load()
+    q_proj = tuned.model.get_base_model().model.layers[0].self_attn.q_proj
+    assert isinstance(q_proj.base_layer, bnb.nn.Linear4bit)
+    assert q_proj.base_layer.weight.quant_state.quant_type == "nf4"
+
+
+def test_early_stopping_fires_on_a_set_built_to_overfit(isolated_runs):
+    cfg = TrainConfig(run_name="overfit", method="lora", rank=64, learning_rate=5e-3, epochs=40,
+                      batch_size=4, max_length=64, eval_every=2, log_every=2, early_stopping_patience=2,
+                      warmup_ratio=0.0)
+    run = train(cfg, noise_rows(8, seed=1), noise_rows(8, seed=2))
+    s = run.summary
+    assert s["stopped_early"], run.eval_loss
+    assert s["steps"] < s["max_steps"]
+    # the adapter saved is the best one, not the last one
+    assert s["best_step"] < s["steps"]
+    assert s["best_eval_loss"] < s["last_eval_loss"]
+
+
+def test_padding_free_loss_equals_padded_loss(isolated_runs):
+    """Flattening a batch into one sequence must not let examples attend to each other."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from labkit import models
+    from labkit.tokenize import tokenize_rows
+
+    lm = models.load()
+    rows, _ = tokenize_rows(pattern_rows(4), lm.tokenizer, 64)
+    losses = {}
+    for free in (False, True):
+        collate = DataCollatorForLanguageModeling(pad_token_id=lm.tokenizer.pad_token_id, padding_free=free)
+        batch = collate([dict(r) for r in rows])
+        with torch.no_grad():
+            # SFTTrainer passes use_cache=False; transformers only detects packed sequences (and
+            # builds a block-diagonal mask for sdpa) when no KV cache is in play.
+            losses[free] = lm.model(**batch, use_cache=False).loss.item()
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_loss_is_on_assistant_tokens_only():
+    from labkit import models
+    from labkit.tokenize import tokenize_rows
+
+    lm = models.load()
+    rows = [{"messages": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "hello"},
+                          {"role": "user", "content": "Again"}, {"role": "assistant", "content": "hello again"}]}]
+    (row,), stats = tokenize_rows(rows, lm.tokenizer, 256)
+    trained = lm.tokenizer.decode([t for t, m in zip(row["input_ids"], row["completion_mask"]) if m])
+    assert "hello" in trained and "hello again" in trained
+    assert "Say hi" not in trained and "Again" not in trained and "system" not in trained
+
+
+def test_long_rows_are_truncated_with_a_counted_warning(isolated_runs):
+    from labkit import models
+    from labkit.tokenize import tokenize_rows
+
+    lm = models.load()
+    long = [{"messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"}]}]
+    with pytest.warns(UserWarning, match="1 of 2 rows longer than max_length=64 were truncated; 1 lost"):
+        out, stats = tokenize_rows(long + pattern_rows(1), lm.tokenizer, 64)
+    assert stats.truncated == 1 and stats.dropped == 1 and len(out) == 1
+
+
+@pytest.mark.parametrize("content,needle", [
+    ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{oops\n',
+     "bad.jsonl:2: not valid JSON"),
+    ('{"text": "hello"}\n', "bad.jsonl:1: missing 'messages'"),
+    ('{"messages": [{"role": "wizard", "content": "hi"}]}\n', "bad.jsonl:1: messages[0] has unknown role 'wizard'"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}\n', "bad.jsonl:1: the conversation has no assistant turn"),
+    ("\n\n", "bad.jsonl: the dataset is empty"),
+])
+def test_bad_training_files_name_file_and_line(tmp_path, isolated_runs, content, needle):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError) as err:
+        train(TrainConfig(max_steps=1), path)
+    assert needle in str(err.value)
+    assert not isolated_runs.exists() or not any(isolated_runs.iterdir()), "bad data must not create a run"
