@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,6 +57,11 @@ def jupyter_lab(tmp_path):
     notification = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # A run requested while the session is still attaching its kernel opens "Select Kernel";
+    # starting the notebook's own kernel without asking avoids that dialog.
+    tracker = tmp_path / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"autoStartDefaultKernel": True}))
     port = _free_port()
     env = {**os.environ, "LABKIT_PROGRESS": str(progress_file), "LABKIT_LEARNER": "browser-test",
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
@@ -101,6 +107,34 @@ def jupyter_lab(tmp_path):
         log.close()
 
 
+def _run_cell(page, cell, tries: int = 4) -> None:
+    """Run ``cell`` in place (Ctrl+Enter) and make sure the run was accepted.
+
+    Right after a page load JupyterLab can drop a run request while the session attaches its
+    kernel (the prompt stays ``[ ]``, sometimes behind a "Select Kernel" dialog, which we accept).
+    A run that shows ``[*]`` or ``[n]`` is queued and is not repeated, so the widget is never
+    replaced under the test's feet.
+    """
+    from playwright.sync_api import expect
+
+    prompt = cell.locator(".jp-InputPrompt")
+    select_kernel = page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True)
+    for attempt in range(tries):
+        if select_kernel.count():  # the dialog can still appear on a slow start; accept Python 3
+            select_kernel.click()
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Control+Enter")
+        try:
+            page.wait_for_timeout(1000)
+            if select_kernel.count():
+                select_kernel.click()
+            expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=15_000)
+            return
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+
+
 def test_quiz_in_jupyterlab_with_chromium(jupyter_lab, tmp_path):
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed at /usr/bin/chromium (run `make browser` as root)")
@@ -118,15 +152,17 @@ def test_quiz_in_jupyterlab_with_chromium(jupyter_lab, tmp_path):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
+            # Generous waits: on two busy cores a kernel can take many seconds to start. Note
+            # that expect() has its own timeout (5 s by default), separate from the page's.
+            page.set_default_timeout(90_000)
+            wait = {"timeout": 90_000}
             try:
                 page.goto(f"{url}/lab/tree/quiz.ipynb")
+                expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).to_have_count(1, **wait)
                 cell = page.locator(".jp-Notebook .jp-CodeCell").first
-                cell.locator(".cm-content").click()
-                page.keyboard.press("Shift+Enter")
-
+                _run_cell(page, cell)
                 widget = page.locator(".labkit-quiz")
-                expect(widget).to_be_visible()
+                expect(widget).to_be_visible(**wait)
                 # The static fallback must not show in a live notebook.
                 expect(page.get_by_text("Show the answer")).to_have_count(0)
                 feedback = widget.locator(".labkit-quiz-feedback")
@@ -134,12 +170,12 @@ def test_quiz_in_jupyterlab_with_chromium(jupyter_lab, tmp_path):
 
                 widget.get_by_role("radio", name=wrong.letter, exact=True).check()
                 check.click()
-                expect(feedback).to_contain_text("Not quite")
+                expect(feedback).to_contain_text("Not quite", **wait)
                 first_text = feedback.inner_text()
 
                 widget.get_by_role("radio", name=right, exact=True).check()
                 check.click()
-                expect(feedback).to_contain_text("Correct.")
+                expect(feedback).to_contain_text("Correct.", **wait)
                 second_text = feedback.inner_text()
                 if os.environ.get("LABKIT_BROWSER_SCREENSHOT"):  # to look at the widget by eye
                     page.screenshot(path=os.environ["LABKIT_BROWSER_SCREENSHOT"], full_page=True)
