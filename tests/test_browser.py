@@ -135,13 +135,19 @@ def _run_cell(page, cell, tries: int = 4) -> None:
                 raise
 
 
-def test_quiz_in_jupyterlab_with_chromium(jupyter_lab, tmp_path):
+@pytest.fixture
+def browser_tools():
+    """Skip, saying why, unless Debian's Chromium and the Playwright package are both here."""
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed at /usr/bin/chromium (run `make browser` as root)")
     try:
-        from playwright.sync_api import expect, sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         pytest.skip("the playwright Python package is not installed (pip install playwright; no browser download)")
+
+
+def test_quiz_in_jupyterlab_with_chromium(browser_tools, jupyter_lab, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
 
     url, progress_file = jupyter_lab
     question = quiz.get_question(QUESTION)
