@@ -13,6 +13,9 @@ and the reply is compared with the reference:
   reference (case, punctuation and spacing ignored) or share 80% of its words.
 
 ``accuracy`` is the share of rows with *every* field right; ``field_accuracy`` the share per field.
+``schema_valid_rate`` is stricter than ``json_valid_rate``: valid JSON with exactly the expected
+keys and (for formulary categories) only allowed values - what "format consistency" means to a
+program reading the answers. Few-shot prompting tends to fix the first, not the second.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from labkit.models import LoadedModel, generate_batch
 from labkit.paths import profile
 
-SMOKE_ROWS = 24
+SMOKE_ROWS = 18  # six per formulary category
 
 
 def balanced(items: list[dict], limit: int, key: str = "category") -> list[dict]:
@@ -43,7 +46,7 @@ def balanced(items: list[dict], limit: int, key: str = "category") -> list[dict]
     return picked
 
 
-def format_prompt(schema: dict | None = None, intro: str | None = None) -> str:
+def format_prompt(schema: dict | None = None, intro: str | None = None, example: dict | None = None) -> str:
     """A careful system prompt that spells the JSON format out: the prompt-only baseline.
 
     Defaults to the formulary's :data:`~labkit.data.formulary.ANSWER_SCHEMA`. This is what
@@ -53,12 +56,13 @@ def format_prompt(schema: dict | None = None, intro: str | None = None) -> str:
         from labkit.data.formulary import ANSWER_SCHEMA
 
         schema = ANSWER_SCHEMA
+        example = example or {"severity": "major", "mechanism": "additive bleeding", "action": "avoid"}
     intro = intro or "You answer questions about the Northwind formulary (fictional drugs)."
     lines = [intro, "Reply with exactly one JSON object on one line and nothing else: no code fences, no explanation."]
-    example = None
     for category, fields in schema.items():
         keys = ", ".join(f'"{k}": ...' for k in fields)
-        lines.append(f"For a {category} question use {{{keys}}}, where")
+        article = "an" if category[:1].lower() in "aeiou" else "a"
+        lines.append(f"For {article} {category} question use {{{keys}}}, where")
         for key, allowed in fields.items():
             what = "an integer" if allowed == "integer" else "one of: " + ", ".join(allowed)
             lines.append(f"- {key} is {what}")
@@ -110,6 +114,7 @@ def text_match(reply: str, reference: str) -> bool:
 class DomainReport:
     accuracy: float
     json_valid_rate: float | None  # None when no row expects JSON
+    schema_valid_rate: float | None
     field_accuracy: dict[str, float]
     per_category: dict[str, float]
     n: int
@@ -125,13 +130,15 @@ class DomainReport:
         out = {"accuracy": self.accuracy, "partial_credit": self.partial_credit}
         if self.json_valid_rate is not None:
             out["json_valid"] = self.json_valid_rate
+            out["schema_valid"] = self.schema_valid_rate
         return out
 
     def mistakes(self, n: int = 5) -> list[dict]:
         return [p for p in self.predictions if not p["correct"]][:n]
 
     def __str__(self) -> str:
-        valid = "" if self.json_valid_rate is None else f", JSON-valid {self.json_valid_rate:.0%}"
+        valid = "" if self.json_valid_rate is None else \
+            f", JSON-valid {self.json_valid_rate:.0%}, schema-valid {self.schema_valid_rate:.0%}"
         lines = [f"domain accuracy {self.accuracy:.1%} on {self.n} rows{valid} ({self.seconds:.0f} s)"]
         lines.append("  per category: " + ", ".join(f"{k} {v:.0%}" for k, v in self.per_category.items()))
         lines.append("  per field:    " + ", ".join(f"{k} {v:.0%}" for k, v in self.field_accuracy.items()))
@@ -140,7 +147,8 @@ class DomainReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        valid = "" if self.json_valid_rate is None else f", JSON-valid <b>{self.json_valid_rate:.0%}</b>"
+        valid = "" if self.json_valid_rate is None else \
+            f", JSON-valid <b>{self.json_valid_rate:.0%}</b>, schema-valid <b>{self.schema_valid_rate:.0%}</b>"
         cats = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{v:.0%}</td></tr>" for k, v in self.per_category.items())
         wrong = "".join(
             f"<tr><td>{html.escape(p['question'])}</td><td><code>{html.escape(p['reply'])}</code></td>"
@@ -151,14 +159,35 @@ class DomainReport:
                    f"<th>reference</th></tr>{wrong}</table></details>" if wrong else ""))
 
 
-def _prompt(row: dict, system: str | None) -> tuple[list[dict], str]:
+def _prompt(row: dict, system: str | None, shots: list[dict] | None = None) -> tuple[list[dict], str]:
     turns = row["messages"]
     last = max(i for i, t in enumerate(turns) if t["role"] == "assistant")
     prompt = [dict(t) for t in turns[:last]]
     if system is not None:
         prompt = [t for t in prompt if t["role"] != "system"]
         prompt.insert(0, {"role": "system", "content": system})
+    if shots:  # worked examples go after the system prompt, before the real question
+        examples = [dict(t) for shot in shots for t in shot["messages"] if t["role"] != "system"]
+        at = 1 if prompt and prompt[0]["role"] == "system" else 0
+        prompt[at:at] = examples
     return prompt, turns[last]["content"]
+
+
+def _schema_ok(obj, expected: dict | None, category) -> bool:
+    if not isinstance(obj, dict) or expected is None or set(obj) != set(expected):
+        return False
+    from labkit.data.formulary import ANSWER_SCHEMA
+
+    spec = ANSWER_SCHEMA.get(category) if set(ANSWER_SCHEMA.get(category, {})) == set(expected) else None
+    if spec is None:
+        return True
+    for key, allowed in spec.items():
+        value = obj[key]
+        if allowed == "integer" and not (isinstance(value, int) and not isinstance(value, bool)):
+            return False
+        if isinstance(allowed, list) and value not in allowed:
+            return False
+    return True
 
 
 def score_reply(row: dict, reply: str, reference: str) -> dict:
@@ -170,14 +199,17 @@ def score_reply(row: dict, reply: str, reference: str) -> dict:
     is_json = isinstance(expected_obj, dict)
     category = row.get("category")
     expected = row.get("answer") if isinstance(row.get("answer"), dict) else expected_obj
-    out = {"id": row.get("id"), "category": category, "reply": reply, "reference": reference,
-           "variant": "json" if is_json else "text", "json_valid": None, "parsed": None, "fields": {}}
+    question = next((t["content"] for t in reversed(row["messages"]) if t["role"] == "user"), "")
+    out = {"id": row.get("id"), "category": category, "question": question, "reply": reply, "reference": reference,
+           "variant": "json" if is_json else "text", "json_valid": None, "schema_valid": None,
+           "parsed": None, "fields": {}}
     if is_json:
         try:
             strict = json.loads(reply.strip())
         except json.JSONDecodeError:
             strict = None
         out["json_valid"] = isinstance(strict, dict)
+        out["schema_valid"] = _schema_ok(strict, expected, category)
         out["parsed"] = strict if isinstance(strict, dict) else first_json_object(reply)
     elif expected is not None:
         from labkit.data.formulary import ANSWER_SCHEMA, read_text_answer
@@ -202,6 +234,7 @@ def evaluate_domain(
     batch_size: int = 16,
     system: str | None = None,
     limit: int | None = None,
+    shots: list[dict] | None = None,
 ) -> DomainReport:
     """Answer every row's question with ``loaded`` and score the replies (see the module doc).
 
@@ -210,6 +243,8 @@ def evaluate_domain(
         max_new_tokens: default: the longest reference in tokens plus 8, so nothing is cut short
             and no time is spent on rambling.
         system: replace each row's system prompt (e.g. with :func:`format_prompt`).
+        shots: rows whose question/answer turns are shown before each question (few-shot
+            prompting), e.g. ``balanced(load_split("train"), 3)``.
         limit: evaluate a category-balanced subset; default all rows in the ``full`` profile,
             ``SMOKE_ROWS`` in ``smoke``.
     """
@@ -218,7 +253,7 @@ def evaluate_domain(
     rows = balanced(list(rows), limit)
     if not rows:
         raise ValueError("evaluate_domain: no rows to evaluate")
-    prompts, references = zip(*(_prompt(row, system) for row in rows))
+    prompts, references = zip(*(_prompt(row, system, shots) for row in rows))
     if max_new_tokens is None:
         tok = loaded.tokenizer
         longest = max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in references)
@@ -226,11 +261,14 @@ def evaluate_domain(
     start = time.perf_counter()
     replies = generate_batch(loaded, list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size)
     seconds = time.perf_counter() - start
-    predictions = []
-    for row, prompt, reference, reply in zip(rows, prompts, references, replies):
-        scored = score_reply(row, reply, reference)
-        scored["question"] = prompt[-1]["content"]
-        predictions.append(scored)
+    predictions = [score_reply(row, reply, reference) for row, reference, reply in zip(rows, references, replies)]
+    return summarize(predictions, seconds)
+
+
+def summarize(predictions: list[dict], seconds: float = 0.0) -> DomainReport:
+    """Aggregate scored predictions (from :func:`score_reply`) into a report."""
+    if not predictions:
+        raise ValueError("summarize: no predictions")
     n = len(predictions)
     json_rows = [p for p in predictions if p["json_valid"] is not None]
     fields: dict[str, list[bool]] = {}
@@ -242,6 +280,7 @@ def evaluate_domain(
     return DomainReport(
         accuracy=sum(p["correct"] for p in predictions) / n,
         json_valid_rate=sum(p["json_valid"] for p in json_rows) / len(json_rows) if json_rows else None,
+        schema_valid_rate=sum(p["schema_valid"] for p in json_rows) / len(json_rows) if json_rows else None,
         field_accuracy={k: sum(v) / len(v) for k, v in fields.items()},
         per_category={k: sum(v) / len(v) for k, v in categories.items()},
         n=n,

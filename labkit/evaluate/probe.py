@@ -3,9 +3,9 @@
 Two views of forgetting, both cheap enough to run after every training arm:
 
 * :func:`general_probe` scores the multiple-choice items of :func:`labkit.data.general.probe` by
-  log-likelihood: for each choice, how likely is the model to reply with exactly that text? The
-  highest-scoring choice is its answer. No generation, no parsing, so the number moves only
-  when the model's knowledge moves (the same idea as the MMLU / HellaSwag benchmarks).
+  log-likelihood: how likely is the model to answer with each choice? The most likely choice is
+  its answer. No generation, no parsing, so the number moves only when the model's knowledge
+  moves (the same idea as the MMLU / HellaSwag benchmarks the seed mentions).
 * :func:`generation_checks` asks the questions the seed article uses to show forgetting ("What's
   15 x 23?", "Write me a haiku", ...) and shows the replies, so a learner *sees* a model that
   answers everything like a formulary.
@@ -14,6 +14,7 @@ Two views of forgetting, both cheap enough to run after every training arm:
 from __future__ import annotations
 
 import html
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -23,6 +24,7 @@ from labkit.models import LoadedModel, generate_batch, to_messages
 from labkit.paths import profile
 
 SMOKE_ITEMS = 60  # ten per subject: enough to see "clearly above chance" in a CI run
+ANSWER_PREFIX = "The answer is"
 
 
 def sequence_logprobs(
@@ -30,21 +32,23 @@ def sequence_logprobs(
     pairs: Sequence[tuple[str | list[dict], str]],
     system: str | None = None,
     batch_size: int = 16,
+    answer_prefix: str = "",
 ) -> list[tuple[float, int]]:
     """``(sum of log-probabilities, number of tokens)`` of each continuation given its prompt.
 
-    The prompt goes through the chat template (it ends where the assistant's reply begins); the
-    continuation is tokenized on its own and appended, so its tokens are exactly the ones scored.
-    Sequences are sorted by length and right-padded in batches, which keeps padding small.
+    The prompt goes through the chat template (it ends where the assistant's reply begins, plus
+    ``answer_prefix`` if given); the continuation is tokenized on its own and appended, so its
+    tokens are exactly the ones scored. Sequences are sorted by length and right-padded in
+    batches, which keeps padding small. This is the plain reference; the probe uses the faster
+    :func:`choice_logprobs`, which must agree with it.
     """
     import torch
 
     tok, model = loaded.tokenizer, loaded.model
     seqs: list[tuple[list[int], int]] = []  # (ids, index where the continuation starts)
     for prompt, continuation in pairs:
-        text = tok.apply_chat_template(to_messages(prompt, system), add_generation_prompt=True, tokenize=False)
-        ctx = tok(text, add_special_tokens=False)["input_ids"]
-        cont = tok(continuation, add_special_tokens=False)["input_ids"]
+        ctx = tok(_context(tok, prompt, system, answer_prefix), add_special_tokens=False)["input_ids"]
+        cont = tok(_spaced(continuation, answer_prefix), add_special_tokens=False)["input_ids"]
         if not cont:
             raise ValueError(f"empty continuation for prompt {prompt!r}")
         seqs.append((ctx + cont, len(ctx)))
@@ -68,6 +72,91 @@ def sequence_logprobs(
             rows = logits[row, cut - 1 : len(seq) - 1].float().log_softmax(-1)
             targets = torch.tensor(seq[cut:], device=rows.device)
             out[i] = (float(rows.gather(1, targets[:, None]).sum()), len(seq) - cut)
+    return out
+
+
+def _context(tok, prompt, system: str | None, answer_prefix: str) -> str:
+    return tok.apply_chat_template(to_messages(prompt, system), add_generation_prompt=True, tokenize=False) + answer_prefix
+
+
+def _spaced(choice: str, answer_prefix: str) -> str:
+    """After a prefix like "The answer is", a choice starts a new word."""
+    return " " + choice if answer_prefix and not answer_prefix.endswith((" ", "\n")) else choice
+
+
+def _cache_kwarg(model) -> str:
+    """What this transformers version calls the KV-cache argument of ``forward``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(type(base).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def choice_logprobs(
+    loaded: LoadedModel,
+    questions: Sequence[str | list[dict]],
+    choices: Sequence[Sequence[str]],
+    system: str | None = None,
+    batch_size: int = 16,
+    answer_prefix: str = "",
+) -> list[list[tuple[float, int]]]:
+    """Like :func:`sequence_logprobs` for every (question, choice), but the prompt runs once.
+
+    The choices of a question share its prompt (about 37 tokens) and are short (about 2 tokens),
+    so the prompt is run once, its key/value cache copied to each choice, and only the choice
+    tokens are run again: about 3.5x less compute than scoring each full sequence. Prompts are
+    left-padded with explicit positions, so the numbers equal the unbatched ones (the tests check).
+    """
+    import torch
+
+    tok, model = loaded.tokenizer, loaded.model
+    ctx = [tok(_context(tok, q, system, answer_prefix), add_special_tokens=False)["input_ids"] for q in questions]
+    conts = [[tok(_spaced(c, answer_prefix), add_special_tokens=False)["input_ids"] for c in cs] for cs in choices]
+    if any(not c for cs in conts for c in cs):
+        raise ValueError("a choice is empty")
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    cache_kw = _cache_kwarg(model)
+    out: list[list[tuple[float, int]]] = [[] for _ in questions]
+    order = sorted(range(len(questions)), key=lambda i: len(ctx[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(ctx[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):  # left padding: every prompt ends at the last column
+            ids[row, width - len(ctx[i]) :] = torch.tensor(ctx[i])
+            mask[row, width - len(ctx[i]) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        device = model.device
+        with torch.inference_mode():
+            first = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                          position_ids=positions.to(device), use_cache=True)
+            cache = getattr(first, "cache", None) or getattr(first, "past_key_values", None)
+            head = first.logits[:, -1].float().log_softmax(-1)
+            owners = [row for row, i in enumerate(chunk) for _ in conts[i]]
+            seqs = [c for i in chunk for c in conts[i]]
+            scores = [float(head[owners[j], seq[0]]) for j, seq in enumerate(seqs)]
+            rest = max(len(seq) for seq in seqs) - 1
+            if rest > 0:  # run tokens 1..n-1 of every choice on top of a copy of its prompt's cache
+                cache.batch_select_indices(torch.tensor(owners, device=device))
+                tail = torch.full((len(seqs), rest), pad, dtype=torch.long)
+                tail_mask = torch.zeros((len(seqs), rest), dtype=torch.long)
+                for j, seq in enumerate(seqs):
+                    tail[j, : len(seq) - 1] = torch.tensor(seq[:-1])
+                    tail_mask[j, : len(seq) - 1] = 1
+                owner_idx = torch.tensor(owners)
+                full_mask = torch.cat([mask[owner_idx], tail_mask], dim=1)
+                tail_pos = mask.sum(-1)[owner_idx][:, None] + torch.arange(rest)[None, :]
+                second = model(input_ids=tail.to(device), attention_mask=full_mask.to(device),
+                               position_ids=tail_pos.to(device), use_cache=True, **{cache_kw: cache})
+                logp = second.logits.float().log_softmax(-1)
+                for j, seq in enumerate(seqs):
+                    scores[j] += sum(float(logp[j, t - 1, seq[t]]) for t in range(1, len(seq)))
+        k = 0
+        for i in chunk:
+            out[i] = [(scores[k + c], len(conts[i][c])) for c in range(len(conts[i]))]
+            k += len(conts[i])
     return out
 
 
@@ -107,21 +196,28 @@ def general_probe(
     items: list[dict] | None = None,
     limit: int | None = None,
     batch_size: int = 16,
-    normalize: str = "mean",
+    normalize: str = "sum",
     system: str | None = None,
+    answer_prefix: str = ANSWER_PREFIX,
 ) -> ProbeReport:
-    """Multiple-choice accuracy by log-likelihood of each choice as the assistant's reply.
+    """Multiple-choice accuracy by log-likelihood of each choice as the start of the assistant's reply.
+
+    The question is asked in the chat template (the model never sees the choices); the reply is
+    begun with ``answer_prefix`` ("The answer is") and each choice is scored as its next words.
+    The highest total log-probability wins.
 
     Args:
         items: ``{"id", "subject", "question", "choices", "answer_index"}`` dicts; default
             :func:`labkit.data.general.probe`.
         limit: score a subject-balanced subset; default all items in the ``full`` profile and
             ``SMOKE_ITEMS`` in ``smoke``.
-        normalize: ``"mean"`` (default) divides each choice's log-likelihood by its token count;
-            ``"sum"`` uses the raw total. We length-normalise because the choices differ in length
-            ("Washington, D.C." is five tokens, "Rome" one) and a raw sum punishes every extra
-            token, so a short wrong answer beats a long right one. On the shipped probe the mean
-            also scored higher for the base model (see the docs of the probe data).
+        normalize: ``"sum"`` (default) compares total log-probabilities; ``"mean"`` divides by
+            the number of tokens. We do *not* length-normalise by default: after the first token
+            of a choice the rest is nearly certain ("Jup" -> "iter"), so a per-token mean rewards
+            long wrong answers. Measured on 60 items with SmolLM2-135M: sum 58%, mean 45%.
+            (Listing the choices in the question scored worse still, 33%: a 135M model cannot
+            yet pick from a list.) The prefix lifted the full probe from 54% to 59%, mostly on
+            numbers, which a bare reply rarely starts with.
         system: system prompt; default ``None`` lets the chat template add its own, as in a chat.
     """
     if normalize not in ("mean", "sum"):
@@ -134,11 +230,10 @@ def general_probe(
         limit = SMOKE_ITEMS if profile() == "smoke" else len(items)
     items = balanced(list(items), limit, key="subject")
     start = time.perf_counter()
-    pairs = [(item["question"], choice) for item in items for choice in item["choices"]]
-    scores = iter(sequence_logprobs(loaded, pairs, system=system, batch_size=batch_size))
+    all_scores = choice_logprobs(loaded, [item["question"] for item in items], [item["choices"] for item in items],
+                                 system=system, batch_size=batch_size, answer_prefix=answer_prefix)
     results, per_subject = [], {}
-    for item in items:
-        raw = [next(scores) for _ in item["choices"]]
+    for item, raw in zip(items, all_scores):
         values = [total / n if normalize == "mean" else total for total, n in raw]
         pick = max(range(len(values)), key=values.__getitem__)
         correct = pick == item["answer_index"]
@@ -180,7 +275,7 @@ def _haiku_like(reply: str) -> bool:
 
 
 def _conversational(reply: str) -> bool:
-    return _has("i'm", "i am", "thank", "hello", "hi", "good", "great", "well", "help")(reply)
+    return bool(re.search(r"\b(i'm|i am|thanks?|hello|hi|good|great|well|fine|help)\b", reply.lower()))
 
 
 CHECKS: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
@@ -235,11 +330,14 @@ class ChecksReport:
                 f"<table><tr><th>prompt</th><th>reply</th><th>healthy if</th></tr>{rows}</table>")
 
 
+def check_reply(index: int, reply: str) -> bool:
+    """Does ``reply`` pass check ``index`` of :data:`CHECKS`? It fails if it shows the domain."""
+    leaked = any(mark in reply.lower() for mark in _DOMAIN_MARKS)
+    return CHECKS[index][2](reply) and not leaked
+
+
 def generation_checks(loaded: LoadedModel, max_new_tokens: int = 40, system: str | None = None) -> ChecksReport:
-    """Greedy replies to the seed's forgetting questions; a reply fails if it shows the domain."""
+    """Greedy replies to the seed's forgetting questions ("What's 15 x 23?", ...), each judged."""
     replies = generate_batch(loaded, [p for p, _, _ in CHECKS], max_new_tokens=max_new_tokens, system=system)
-    checks = []
-    for (prompt, expect, ok), reply in zip(CHECKS, replies):
-        leaked = any(mark in reply.lower() for mark in _DOMAIN_MARKS)
-        checks.append(GenerationCheck(prompt, expect, reply, passed=ok(reply) and not leaked))
-    return ChecksReport(checks)
+    return ChecksReport([GenerationCheck(prompt, expect, reply, passed=check_reply(i, reply))
+                         for i, ((prompt, expect, _), reply) in enumerate(zip(CHECKS, replies))])
