@@ -260,6 +260,9 @@ def train(
     if not state.is_main_process and (folder / "summary.json").is_file() and not retrain:
         return Run.open(folder, reused=True)
 
+    from transformers import set_seed
+
+    set_seed(config.seed)  # before the adapters are created: their random init is part of "same seed, same run"
     model, tokenizer = build_model(config)
     train_tok, train_stats = tokenize_rows(train_rows, tokenizer, config.max_length, "train data")
     eval_tok, _ = tokenize_rows(eval_rows, tokenizer, config.max_length, "eval data")
