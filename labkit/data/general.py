@@ -110,6 +110,14 @@ def _instructions(rng: random.Random) -> list[tuple[str, str, str]]:
         sentence = " ".join(words)
         out.append(("instruction", f"How many words are in this sentence: '{sentence}'?",
                     f"There are {len(words)} words."))
+    for _ in range(15):
+        a, b = rng.sample(range(1, 1000), 2)
+        out.append(("instruction", f"Which is larger, {a} or {b}?", f"{max(a, b)} is larger."))
+    for _ in range(15):
+        n = rng.randint(2, 40)
+        big, small, factor = rng.choice([("metres", "centimetres", 100), ("kilograms", "grams", 1000),
+                                         ("kilometres", "metres", 1000), ("litres", "millilitres", 1000)])
+        out.append(("instruction", f"Convert {n} {big} to {small}.", f"{n} {big} = {n * factor} {small}."))
     for things, items in (("colours", "red, blue, green"), ("fruits", "apple, banana, cherry"),
                           ("animals", "dog, cat, horse"), ("planets", "Mars, Venus, Jupiter")):
         out.append(("instruction", f"List three {things}, separated by commas.", items))
@@ -120,7 +128,7 @@ def build_mix(seed: int = 0) -> list[dict]:
     """The general instruction mix as chat rows (``category`` "general", plus a ``subject``)."""
     rng = random.Random(seed)
     items: list[tuple[str, str, str]] = []
-    items += _arithmetic(rng, 40)
+    items += _arithmetic(rng, 60)
     for country, capital in CAPITALS:
         question = rng.choice(["What is the capital of {c}?", "Which city is the capital of {c}?"])
         items.append(("capitals", question.format(c=country), f"The capital of {country} is {capital}."))
@@ -149,7 +157,7 @@ def write_all(out_dir: str | Path | None = None, seed: int = 0) -> list[Path]:
 
 
 def general_mix() -> list[dict]:
-    """The shipped general instruction rows (about 200)."""
+    """The shipped general instruction rows (210)."""
     return read_chat_jsonl(general_dir() / "mix.jsonl")
 
 
