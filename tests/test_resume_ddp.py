@@ -57,7 +57,9 @@ def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
 
 def test_two_process_accelerate_run(tmp_path):
     accelerate = Path(sys.executable).parent / "accelerate"
-    cmd = [str(accelerate), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+    # `--cpu` would make accelerate start a single process; `--multi_gpu` on a machine without
+    # CUDA starts torchrun with two CPU ranks that talk over gloo, exactly DDP's code path.
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29571",
            str(SCRIPT), str(tmp_path), "--steps", "4"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=900)
