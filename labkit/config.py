@@ -78,6 +78,9 @@ class TrainConfig:
             ``fp32`` or ``bf16``.
         double_quant: QLoRA only: also quantize the NF4 block scales.
         padding_free: flatten each batch into one sequence without pad tokens (faster on CPU).
+        gradient_checkpointing: recompute activations in the backward pass instead of storing
+            them: less memory, about a third more compute. TRL turns it on by default; labkit
+            leaves it off because a 135M model's activations fit easily and CPU time is scarce.
         train_file, eval_file: chat JSONL paths, used by ``labkit train --config``.
     """
 
@@ -104,6 +107,7 @@ class TrainConfig:
     precision: str = "auto"
     double_quant: bool = True
     padding_free: bool = True
+    gradient_checkpointing: bool = False
     train_file: str | None = None
     eval_file: str | None = None
 

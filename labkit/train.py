@@ -92,7 +92,7 @@ def build_model(config: TrainConfig):
     if config.method == "qlora":
         # Checkpointing recomputes activations to save memory; on a CPU with RAM to spare it only
         # costs time, so it stays off (the DESIGN notes measured this).
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.resolved_alpha(),
@@ -371,6 +371,7 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path, q
         report_to=[],
         disable_tqdm=quiet,
         padding_free=config.padding_free,
+        activation_checkpointing=config.gradient_checkpointing,
         packing=False,
         max_length=None,  # already truncated (and counted) by labkit.tokenize
         completion_only_loss=True,

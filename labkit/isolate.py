@@ -1,0 +1,98 @@
+"""Train in a fresh process while the notebook draws its curves live.
+
+Why: a notebook kernel that has already loaded models keeps that memory, so a second run's peak
+RSS would be blurred by the first. Comparing the memory of LoRA, QLoRA and full fine-tuning
+honestly needs each in its own process. The child is ``labkit train``; the parent tails the run
+folder's ``metrics.jsonl`` and feeds the same :class:`~labkit.live.LiveBoard`, so the lesson looks
+exactly like an in-process run. Finished runs are reused exactly as :func:`labkit.train.train` does.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from labkit.config import TrainConfig
+from labkit.data.chat import write_chat_jsonl
+from labkit.live import LiveBoard
+from labkit.runs import Run, read_metrics, write_atomic
+from labkit.train import _replay, as_rows, run_dir, split_eval
+
+
+def train_isolated(
+    config: TrainConfig,
+    train_data: Any,
+    eval_data: Any = None,
+    *,
+    board: LiveBoard | None = None,
+    label: str | None = None,
+    retrain: bool = False,
+    resume: bool = False,
+    poll_s: float = 1.0,
+) -> Run:
+    """Like :func:`labkit.train.train`, but the training runs in a child process."""
+    train_rows = as_rows(train_data, "train data")
+    if eval_data is not None:
+        eval_rows = as_rows(eval_data, "eval data")
+    else:
+        train_rows, eval_rows = split_eval(train_rows, config.eval_fraction, config.seed)
+    label = config.run_name if label is None else label
+    folder = run_dir(config, train_rows, eval_rows)
+    own_board = board is None
+    board = board or LiveBoard(title=f"{config.run_name}: {config.method}")
+
+    if (folder / "summary.json").is_file() and not retrain:
+        run = Run.open(folder, reused=True)
+        _replay(run, board, label)
+        if own_board:
+            board.finish()
+        return run
+
+    with tempfile.TemporaryDirectory(prefix="labkit-isolated-") as tmp:
+        tmp_path = Path(tmp)
+        write_chat_jsonl(train_rows, tmp_path / "train.jsonl")
+        write_chat_jsonl(eval_rows, tmp_path / "eval.jsonl")
+        child = config.replace(train_file=str(tmp_path / "train.jsonl"), eval_file=str(tmp_path / "eval.jsonl"))
+        write_atomic(tmp_path / "config.yaml", child.to_yaml())
+        cmd = [sys.executable, "-m", "labkit.cli", "train", "--config", str(tmp_path / "config.yaml")]
+        cmd += ["--retrain"] if retrain else []
+        cmd += ["--resume"] if resume else []
+        log_path = tmp_path / "train.log"
+        with open(log_path, "w", encoding="utf-8") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            seen = 0
+            try:
+                while True:
+                    done = proc.poll() is not None
+                    rows = read_metrics(folder)
+                    if len(rows) < seen:  # the child rewound its history to resume
+                        seen = 0
+                    for row in rows[seen:]:
+                        if "loss" in row:
+                            board.add(f"{label} train".strip(), row["step"], row["loss"])
+                        if "eval_loss" in row:
+                            board.add(f"{label} val".strip(), row["step"], row["eval_loss"])
+                    seen = len(rows)
+                    if done:
+                        break
+                    time.sleep(poll_s)
+            except BaseException:
+                proc.kill()  # an interrupted kernel must not leave a trainer running
+                proc.wait()
+                raise
+        if proc.returncode != 0:
+            tail = "\n".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+            raise RuntimeError(f"training {config.run_name} failed in its own process (exit {proc.returncode}):\n{tail}")
+
+    run = Run.open(folder)
+    if run.summary.get("best_step") is not None:
+        board.mark(run.summary["best_step"], f"{label} best".strip(), "tab:green")
+    if run.summary.get("stopped_early"):
+        board.mark(run.summary["steps"], f"{label} early stop".strip(), "tab:red")
+    if own_board:
+        board.finish()
+    return run
