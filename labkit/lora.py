@@ -21,8 +21,6 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -78,51 +76,10 @@ def from_peft(peft_layer, adapter: str = "default") -> LoRALinear:
 
 
 # ---------------------------------------------------------------------------------------------
-# parameter arithmetic
+# parameter arithmetic (model shapes live in labkit.memory, shared with the memory estimator)
 
-@dataclass(frozen=True)
-class LlamaShape:
-    """The shapes that decide parameter counts in a Llama-style decoder."""
-
-    name: str
-    hidden: int
-    layers: int
-    kv_dim: int  # key/value width: num_key_value_heads * head_dim (grouped-query attention)
-    mlp: int
-    vocab: int
-    tied_embeddings: bool
-    head_dim: int = 128
-
-    @classmethod
-    def from_hf_config(cls, config, name: str = "") -> "LlamaShape":
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        return cls(name or getattr(config, "_name_or_path", "model"), config.hidden_size, config.num_hidden_layers,
-                   config.num_key_value_heads * head_dim, config.intermediate_size, config.vocab_size,
-                   bool(getattr(config, "tie_word_embeddings", False)), head_dim)
-
-    def linears(self) -> dict[str, tuple[int, int]]:
-        """(in, out) of each linear layer inside one decoder block."""
-        h, kv, m = self.hidden, self.kv_dim, self.mlp
-        return {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-                "gate_proj": (h, m), "up_proj": (h, m), "down_proj": (m, h)}
-
-    def total_parameters(self) -> int:
-        block = sum(i * o for i, o in self.linears().values()) + 2 * self.hidden  # two RMSNorms
-        embeddings = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
-        return self.layers * block + embeddings + self.hidden  # final norm
-
-    def lora_parameters(self, rank: int, targets: str | list[str] = "all-linear") -> int:
-        """r * (in + out) for every targeted matrix in every block."""
-        chosen = self.linears() if targets == "all-linear" else {k: self.linears()[k] for k in targets}
-        return self.layers * sum(rank * (i + o) for i, o in chosen.values())
-
-
-#: Llama 3 8B's published shapes (hidden 4096, 32 layers, 8 KV heads of 128, MLP 14336).
-LLAMA3_8B = LlamaShape("Llama-3-8B", hidden=4096, layers=32, kv_dim=1024, mlp=14336, vocab=128256,
-                       tied_embeddings=False)
-#: SmolLM2-135M, the course's embedded model (matches its config.json).
-SMOLLM2_135M = LlamaShape("SmolLM2-135M", hidden=576, layers=30, kv_dim=192, mlp=1536, vocab=49152,
-                          tied_embeddings=True, head_dim=64)
+ATTENTION = "attention"  # q, k, v, o
+ALL_LINEAR = "all-linear"  # q, k, v, o, gate, up, down
 
 
 def seed_rank_arithmetic(rank: int, hidden: int = 4096, layers: int = 32, matrices_per_layer: int = 2) -> int:
@@ -134,32 +91,40 @@ def seed_rank_arithmetic(rank: int, hidden: int = 4096, layers: int = 32, matric
     return layers * matrices_per_layer * rank * (hidden + hidden)
 
 
-def rank_table(shape: LlamaShape, ranks=(4, 16, 64, 256)) -> list[dict]:
-    """Trainable parameters (and % of the model) per rank, for q/k/v/o and for all linear layers."""
-    total = shape.total_parameters()
+def rank_table(model="llama-3-8b", ranks=(4, 16, 64, 256)) -> list[dict]:
+    """Trainable parameters (and % of the model) per rank: the seed's count, q/k/v/o, all linear."""
+    from labkit.memory import resolve
+
+    shape = resolve(model)
     rows = []
     for r in ranks:
-        attn = shape.lora_parameters(r, ["q_proj", "k_proj", "v_proj", "o_proj"])
-        full = shape.lora_parameters(r)
-        rows.append({"rank": r,
-                     "qkvo_params": attn, "qkvo_pct": 100 * attn / total,
-                     "all_linear_params": full, "all_linear_pct": 100 * full / total})
+        attn, full = shape.lora_params(r, ATTENTION), shape.lora_params(r, ALL_LINEAR)
+        rows.append({"rank": r, "seed_style": seed_rank_arithmetic(r, shape.hidden, shape.layers),
+                     "qkvo_params": attn, "qkvo_pct": 100 * attn / shape.params,
+                     "all_linear_params": full, "all_linear_pct": 100 * full / shape.params})
     return rows
 
 
-def count_with_peft(shape: LlamaShape, rank: int, targets="all-linear") -> tuple[int, int]:
-    """Build the model on the meta device (no memory) and let PEFT count: (trainable, total)."""
+def count_with_peft(model="llama-3-8b", rank: int = 16, targets: str | list[str] = "all-linear") -> tuple[int, int]:
+    """Build the real architecture on the meta device (no memory) and let PEFT count.
+
+    Returns (trainable, total) exactly as PEFT reports them for ``get_peft_model`` — the check
+    that the closed-form arithmetic above and in ``labkit.memory`` is right.
+    """
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(hidden_size=shape.hidden, num_hidden_layers=shape.layers,
-                         num_attention_heads=shape.hidden // shape.head_dim, head_dim=shape.head_dim,
-                         num_key_value_heads=shape.kv_dim // shape.head_dim,
-                         intermediate_size=shape.mlp, vocab_size=shape.vocab,
+    from labkit.memory import resolve
+
+    shape = resolve(model)
+    head_dim = 64  # any width dividing hidden and kv gives the same parameter count
+    config = LlamaConfig(hidden_size=shape.hidden, num_hidden_layers=shape.layers, head_dim=head_dim,
+                         num_attention_heads=shape.hidden // head_dim, num_key_value_heads=shape.kv // head_dim,
+                         intermediate_size=shape.mlp_width, vocab_size=shape.vocab,
                          tie_word_embeddings=shape.tied_embeddings)
     with torch.device("meta"):
-        model = LlamaForCausalLM(config)
-    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets,
-                                                  task_type="CAUSAL_LM"))
+        base = LlamaForCausalLM(config)
+    peft_model = get_peft_model(base, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets,
+                                                 task_type="CAUSAL_LM"))
     trainable, total = peft_model.get_nb_trainable_parameters()
     return int(trainable), int(total)
