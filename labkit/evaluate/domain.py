@@ -51,6 +51,9 @@ def format_prompt(schema: dict | None = None, intro: str | None = None, example:
 
     Defaults to the formulary's :data:`~labkit.data.formulary.ANSWER_SCHEMA`. This is what
     "just prompt it better" looks like; the lesson compares its JSON-valid rate with a LoRA's.
+    Measured on SmolLM2-135M over the 150 test rows: the short system prompt and this careful one
+    both give 0% JSON-valid (the base model answers in prose); adding three worked examples
+    (``shots``) gives 99% JSON-valid but only 33% schema-valid, and 3% accuracy.
     """
     if schema is None:
         from labkit.data.formulary import ANSWER_SCHEMA

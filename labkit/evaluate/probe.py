@@ -216,10 +216,10 @@ def general_probe(
         normalize: ``"sum"`` (default) compares total log-probabilities; ``"mean"`` divides by
             the number of tokens. We do *not* length-normalise by default: after the first token
             of a choice the rest is nearly certain ("Jup" -> "iter"), so a per-token mean rewards
-            long wrong answers. Measured on 60 items with SmolLM2-135M: sum 58%, mean 45%.
-            (Listing the choices in the question scored worse still, 33%: a 135M model cannot
-            yet pick from a list.) The prefix lifted the full probe from 54% to 59%, mostly on
-            numbers, which a bare reply rarely starts with.
+            long wrong answers. Measured with SmolLM2-135M on 60 items, before we added the
+            prefix: sum 58%, mean 45%; listing the choices in the question, 33% (a 135M model
+            cannot yet pick from a list). The prefix then lifted the whole probe from 54% to 59%
+            (chance 25%), mostly on numbers, which a bare reply rarely starts with.
         system: system prompt; default ``None`` lets the chat template add its own, as in a chat.
     """
     if normalize not in ("mean", "sum"):
