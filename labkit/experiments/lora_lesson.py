@@ -65,9 +65,10 @@ def data(plan: Plan) -> tuple[list[dict], list[dict], list[dict]]:
 
 def arm_config(arm: str, plan: Plan) -> TrainConfig:
     """The TrainConfig of one arm: ``r4`` / ``r16`` / ``r64`` (LoRA), ``full``, ``qlora`` (r16)."""
+    steps = plan.max_steps or int(plan.epochs * plan.train_rows / plan.batch_size)
+    # Each evaluation also writes a checkpoint (a full model for full fine-tuning): five are plenty.
     common = dict(epochs=plan.epochs, max_steps=plan.max_steps, batch_size=plan.batch_size, seed=plan.seed,
-                  early_stopping_patience=None, eval_every=max(1, (plan.max_steps or
-                                                                   plan.train_rows // plan.batch_size) // 6))
+                  early_stopping_patience=None, eval_every=max(2, steps // 5))
     if arm.startswith("r") and arm[1:].isdigit():
         # alpha = 2r for every rank keeps alpha/r (the update's scale) fixed across the sweep
         return TrainConfig(run_name=f"lesson2-{arm}", method="lora", rank=int(arm[1:]), **common)
