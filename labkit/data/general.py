@@ -84,7 +84,8 @@ def _arithmetic(rng: random.Random, n: int) -> list[tuple[str, str, str]]:
     out, seen = [], set()
     while len(out) < n:
         op = rng.choice(["+", "-", "x"])
-        a, b = (rng.randint(2, 30), rng.randint(2, 30)) if op == "x" else (rng.randint(10, 500), rng.randint(2, 300))
+        # Larger than anything the probe asks (its sums stop at 50 + 50, its products at 10 x 10).
+        a, b = (rng.randint(11, 30), rng.randint(2, 30)) if op == "x" else (rng.randint(60, 500), rng.randint(2, 300))
         if op == "-" and b > a:
             a, b = b, a
         if (a, op, b) in seen or (a, op, b) in RESERVED_ARITHMETIC:
