@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     exp = experiment.start(args.profile)
     if args.arm != "base":
         experiment.train_arms(exp)
-    queries, docs = experiment.embeddings(exp, args.arm)
+    queries, docs = exp.embeddings(args.arm)
     qrels = [exp.test.relevant[q] for q in exp.test.queries]
     ids = list(exp.catalog.corpus())
     print(f"model: {args.arm}; corpus {len(ids)} products, {len(qrels)} test queries; "

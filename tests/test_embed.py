@@ -225,6 +225,8 @@ def test_run_folder_is_complete_reloadable_and_reused(tiny_run, monkeypatch):
         assert (run.path / name).is_file(), name
     assert not list(run.path.rglob("*.bin")) and not list(run.path.rglob("*.pt"))
     assert run.summary["arm"] == "matryoshka" and run.summary["steps"] == 4
+    losses = [row["loss"] for row in run.history if "loss" in row]
+    assert len(losses) == 4 and losses[-1] < losses[0]
     texts = ["waterproof trail runners"]
     np.testing.assert_allclose(run.load().encode(texts), run.load().encode(texts), rtol=1e-6)
     again = train(cfg)
@@ -247,3 +249,21 @@ def test_two_stage_returns_brute_force_when_shortlist_is_everything():
     np.testing.assert_array_equal(two_stage.two_stage_search(queries, docs, 64, 50, 10), brute)
     sizes = two_stage.storage(1000, 384, 64)
     assert sizes["storage ratio (full / shortlist)"] == 6.0
+
+
+def test_own_pairs_file_trains_without_gear_validation(tmp_path, isolated_runs):
+    from labkit.data import gear
+
+    rows = gear.load().subset(["jackets"]).train_pairs[:32]
+    path = tmp_path / "mine.csv"
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["anchor", "positive"])
+        writer.writeheader()
+        writer.writerows({"anchor": t.anchor, "positive": t.positive} for t in rows)
+    cfg = EmbedConfig(name="own-pairs", pairs_path=str(path), use_hard_negatives=False, use_matryoshka=False,
+                      batch_size=16, matryoshka_dims=(384, 64))
+    run = train(cfg)
+    assert run.summary["steps"] == 2 and run.summary["val_queries"] == 0
+    assert (run.path / "model" / "model.safetensors").is_file()

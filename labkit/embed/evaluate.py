@@ -71,12 +71,18 @@ class PerDimensionEvaluator(_base_evaluator()):
         self.primary_metric = f"{name}_dim{self.dims[0]}_cosine_ndcg@10"
         self.last: dict[int, dict[str, float]] = {}
 
-    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        model_dim = model.get_sentence_embedding_dimension()
+    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1,
+                 corpus_embeddings=None) -> dict[str, float]:
+        model_dim = model.get_embedding_dimension()
         if self.dims[0] > model_dim:
             raise ValueError(f"matryoshka_dims={self.dims}: {self.dims[0]} exceeds the model's size {model_dim}")
-        corpus = model.encode_document(list(self.rset.corpus.values()), batch_size=self.batch_size,
-                                       convert_to_tensor=True, show_progress_bar=False)
+        if corpus_embeddings is None:
+            corpus = model.encode_document(list(self.rset.corpus.values()), batch_size=self.batch_size,
+                                           convert_to_tensor=True, show_progress_bar=False)
+        else:  # full-size embeddings of rset.corpus, in its order, from the same model
+            import torch
+
+            corpus = torch.as_tensor(corpus_embeddings)
         flat: dict[str, float] = {}
         self.last = {}
         for d, evaluator in self.evaluators.items():
@@ -87,9 +93,9 @@ class PerDimensionEvaluator(_base_evaluator()):
         self.primary_metric = f"{self.name}_dim{self.dims[0]}_cosine_ndcg@10"
         return flat
 
-    def per_dim(self, model) -> dict[int, dict[str, float]]:
+    def per_dim(self, model, corpus_embeddings=None) -> dict[int, dict[str, float]]:
         """``{dim: {"ndcg@10": ..., "mrr@10": ..., "recall@10": ..., ...}}``."""
-        self(model)
+        self(model, corpus_embeddings=corpus_embeddings)
         return dict(self.last)
 
 

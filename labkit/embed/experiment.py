@@ -20,8 +20,9 @@ import numpy as np
 
 from labkit.embed.config import EmbedConfig
 from labkit.embed.data import RetrievalSet, retrieval_set
-from labkit.embed.evaluate import PerDimensionEvaluator, plot_dims, rank, results_table
+from labkit.embed.evaluate import PerDimensionEvaluator, plot_dims, rank, results_table, truncate
 from labkit.embed.train import EmbedRun, train
+from labkit.evaluate.retrieval import ndcg_at_k
 from labkit.paths import profile as current_profile
 
 ARMS = ("base", "plain", "matryoshka")
@@ -31,8 +32,8 @@ SHOWCASE = ("waterproof trail runners", "recommend some waterproof trail running
             "hooded rain jackets", "best hooded waterproof shells")
 
 # One config for both arms; only use_matryoshka (and the name) differ.
-FULL = EmbedConfig(name="gear-matryoshka", epochs=1.0, batch_size=32, learning_rate=1e-4, max_pairs=640,
-                   eval_every=10, val_queries=120, val_pairs=96)
+FULL = EmbedConfig(name="gear-matryoshka", epochs=1.0, batch_size=32, learning_rate=1.5e-4, max_pairs=1024,
+                   eval_every=16, val_queries=120, val_pairs=96)
 SMOKE = FULL.replace(families=SMOKE_FAMILIES, max_pairs=48, batch_size=16, eval_every=0,
                      val_queries=24, val_pairs=16)
 
@@ -55,9 +56,9 @@ def test_set(catalog) -> RetrievalSet:
     return retrieval_set(queries, catalog.corpus(), qrels, name="test")
 
 
-def evaluate(model, rset: RetrievalSet, dims: Sequence[int]) -> dict[int, dict[str, float]]:
-    """Per-dimension metrics through InformationRetrievalEvaluator (one corpus encode)."""
-    return PerDimensionEvaluator(rset, dims=dims, name="test").per_dim(model)
+def evaluate(model, rset: RetrievalSet, dims: Sequence[int], corpus_embeddings=None) -> dict[int, dict[str, float]]:
+    """Per-dimension metrics through InformationRetrievalEvaluator (at most one corpus encode)."""
+    return PerDimensionEvaluator(rset, dims=dims, name="test").per_dim(model, corpus_embeddings)
 
 
 @dataclass
@@ -71,6 +72,21 @@ class Experiment:
     runs: dict[str, EmbedRun] = field(default_factory=dict)
     results: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # arm -> (test query embeddings, corpus embeddings), full size, encoded once per model
+    encoded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def embeddings(self, arm: str) -> tuple[np.ndarray, np.ndarray]:
+        """(test query embeddings, corpus embeddings) at full size for one model, cached."""
+        if arm not in self.encoded:
+            model = self.models[arm]
+            docs = model.encode_document(list(self.catalog.corpus().values()), batch_size=64, convert_to_numpy=True)
+            queries = model.encode_query(list(self.test.queries.values()), batch_size=64, convert_to_numpy=True)
+            self.encoded[arm] = (np.asarray(queries, dtype=np.float32), np.asarray(docs, dtype=np.float32))
+        return self.encoded[arm]
+
+    def score(self, arm: str) -> None:
+        """Per-dimension test metrics for one model, reusing its corpus encoding."""
+        self.results[arm] = evaluate(self.models[arm], self.test, self.dims, self.embeddings(arm)[1])
 
     @property
     def dims(self) -> tuple[int, ...]:
@@ -101,14 +117,17 @@ class Experiment:
 
 def start(profile: str | None = None) -> Experiment:
     """Catalog, test set and configs for a profile; the base model is loaded and scored."""
+    from transformers.utils import logging as hf_logging
+
     from labkit.models import load_embedder
 
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load would clutter the lesson
     cfgs = configs(profile)
     catalog = catalog_for(cfgs["matryoshka"])
     exp = Experiment(catalog=catalog, test=test_set(catalog), configs=cfgs)
     t = time.perf_counter()
     exp.models["base"] = load_embedder(cfgs["matryoshka"].model)
-    exp.results["base"] = evaluate(exp.models["base"], exp.test, exp.dims)
+    exp.score("base")
     exp.seconds["base eval"] = time.perf_counter() - t
     return exp
 
@@ -119,7 +138,8 @@ def train_arms(exp: Experiment, retrain: bool = False, metric_board=None) -> Exp
         t = time.perf_counter()
         exp.runs[arm] = train(exp.configs[arm], exp.catalog, retrain=retrain, metric_board=metric_board, label=arm)
         exp.models[arm] = exp.runs[arm].load()
-        exp.results[arm] = evaluate(exp.models[arm], exp.test, exp.dims)
+        exp.encoded.pop(arm, None)
+        exp.score(arm)
         exp.seconds[f"{arm} train+eval"] = time.perf_counter() - t
     return exp
 
@@ -145,7 +165,7 @@ def showcase(exp: Experiment, queries: Sequence[str] = SHOWCASE, k: int = 3, arm
     for arm in arms:
         if arm not in exp.models:
             continue
-        ranked = rank(exp.models[arm], chosen, exp.catalog.corpus(), k=k)
+        ranked = rank(exp.models[arm], chosen, exp.catalog.corpus(), k=k, corpus_embeddings=exp.embeddings(arm)[1])
         for text, hits in zip(chosen, ranked):
             relevant = set(by_text[text].relevant)
             for position, (pid, score) in enumerate(hits, start=1):
@@ -161,14 +181,16 @@ def showcase(exp: Experiment, queries: Sequence[str] = SHOWCASE, k: int = 3, arm
 def sibling_confusion(exp: Experiment, arm: str, k: int = 3, dim: int | None = None) -> dict[str, float]:
     """Share of the top-k that is the right category, a sibling category, or another family."""
     by_id = {q.id: q for q in exp.catalog.queries}
-    qids = list(exp.test.queries)
-    ranked = rank(exp.models[arm], [exp.test.queries[q] for q in qids], exp.catalog.corpus(), k=k, dim=dim)
+    queries, docs = exp.embeddings(arm)
+    dim = dim or docs.shape[1]
+    scores = truncate(queries, dim) @ truncate(docs, dim).T
+    products = exp.catalog.products
     right = sibling = other = 0
-    for qid, hits in zip(qids, ranked):
+    for qid, row in zip(exp.test.queries, scores):
         want = by_id[qid].category
         family = exp.catalog.family_of(want)
-        for pid, _ in hits:
-            product = exp.catalog.product(pid)
+        for j in np.argsort(-row, kind="stable")[:k]:
+            product = products[j]
             if product.category == want:
                 right += 1
             elif product.family == family:
@@ -179,9 +201,23 @@ def sibling_confusion(exp: Experiment, arm: str, k: int = 3, dim: int | None = N
     return {"right category": right / total, "sibling category": sibling / total, "other family": other / total}
 
 
-def embeddings(exp: Experiment, arm: str) -> tuple[np.ndarray, np.ndarray]:
-    """(test query embeddings, corpus embeddings) at full dim for one model."""
-    model = exp.models[arm]
-    docs = model.encode_document(list(exp.catalog.corpus().values()), batch_size=64, convert_to_numpy=True)
-    queries = model.encode_query(list(exp.test.queries.values()), batch_size=64, convert_to_numpy=True)
-    return np.asarray(queries, dtype=np.float32), np.asarray(docs, dtype=np.float32)
+def per_query_ndcg(exp: Experiment, arm: str, dim: int, k: int = 10) -> np.ndarray:
+    """nDCG@k of every test query for one model at ``dim`` dims (same ranking as the evaluator)."""
+    queries, docs = exp.embeddings(arm)
+    scores = truncate(queries, dim) @ truncate(docs, dim).T
+    ids = list(exp.catalog.corpus())
+    return np.array([ndcg_at_k([ids[j] for j in np.argsort(-row, kind="stable")[:k]], exp.test.relevant[qid], k)
+                     for qid, row in zip(exp.test.queries, scores)])
+
+
+def paired_gap(exp: Experiment, a: str, b: str, dim: int, n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Mean per-query nDCG@10 of ``a`` minus ``b`` at ``dim``, with a 95% paired-bootstrap interval.
+
+    One training seed and a couple of hundred queries: a gap whose interval straddles zero is not
+    a finding, whichever way it points.
+    """
+    diff = per_query_ndcg(exp, a, dim) - per_query_ndcg(exp, b, dim)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"dim": dim, f"{a} - {b}": float(diff.mean()), "95% CI low": float(low), "95% CI high": float(high)}

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from labkit.embed.config import EmbedConfig
-from labkit.embed.data import load_pairs, pairs_dataset, retrieval_set
+from labkit.embed.data import RetrievalSet, load_pairs, pairs_dataset, retrieval_set
 from labkit.embed.evaluate import PerDimensionEvaluator
 from labkit.live import LiveBoard, LiveLossCallback, TrainerCallback
 from labkit.paths import runs_dir
@@ -141,14 +141,18 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def train(config: EmbedConfig, catalog=None, *, retrain: bool = False, loss_board: LiveBoard | None = None,
-          metric_board: LiveBoard | None = None, label: str | None = None) -> EmbedRun:
+def train(config: EmbedConfig, catalog=None, *, val: RetrievalSet | None = None, retrain: bool = False,
+          loss_board: LiveBoard | None = None, metric_board: LiveBoard | None = None,
+          label: str | None = None) -> EmbedRun:
     """Train (or reuse) one arm and return its run. Every input is checked before training starts.
 
     Args:
         config: the run's settings; its hash names the folder.
         catalog: a :class:`labkit.data.gear.GearCatalog` (default: the committed one, restricted
-            to ``config.families``). Its val split drives the live nDCG curve.
+            to ``config.families``). Its val split drives the live nDCG curve and validation loss.
+        val: your own validation queries/corpus (:func:`labkit.embed.data.retrieval_set`) for the
+            live nDCG curve. With ``config.pairs_path`` and no ``val``, there is no curve and no
+            validation loss: the gear catalog's would say nothing about your domain.
         retrain: train again even if an identical finished run exists (the old one is moved aside).
         loss_board: where train/val loss is drawn (default: a new board for this run).
         metric_board: where val nDCG@10 at full and small dims is drawn (optional, shareable).
@@ -181,19 +185,23 @@ def train(config: EmbedConfig, catalog=None, *, retrain: bool = False, loss_boar
     train_ds = pairs_dataset(_training_rows(config, catalog), config.use_hard_negatives, config.max_pairs)
     model = load_embedder(config.model)
     model.max_seq_length = config.max_seq_length
-    config.check_model_dim(model.get_sentence_embedding_dimension())
-    val_queries, val_qrels = catalog.split("val")
-    val_set = retrieval_set(val_queries, catalog.corpus(), val_qrels, name="val").take(config.val_queries)
-    val_rows = [{"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
-                for t in catalog.val_pairs[: config.val_pairs]]
+    config.check_model_dim(model.get_embedding_dimension())
+    if val is None and not config.pairs_path:  # your own pairs: the gear val queries would not fit
+        val_queries, val_qrels = catalog.split("val")
+        val = retrieval_set(val_queries, catalog.corpus(), val_qrels, name="val")
+    val_set = val.take(config.val_queries) if val is not None else None
+    val_rows = [] if config.pairs_path else [{"anchor": t.anchor, "positive": t.positive, "negative": t.negative}
+                                             for t in catalog.val_pairs[: config.val_pairs]]
     val_ds = pairs_dataset(val_rows, config.use_hard_negatives) if val_rows else None
     dims = config.dims
     small = 64 if 64 in dims else dims[-1]
-    evaluator = PerDimensionEvaluator(val_set, dims=(dims[0], small) if small != dims[0] else (dims[0],), name="val")
+    evaluator = None if val_set is None else PerDimensionEvaluator(
+        val_set, dims=(dims[0], small) if small != dims[0] else (dims[0],), name="val")
 
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+    from transformers.trainer_callback import PrinterCallback
 
     loss = MultipleNegativesRankingLoss(model)
     if config.use_matryoshka:
@@ -209,7 +217,8 @@ def train(config: EmbedConfig, catalog=None, *, retrain: bool = False, loss_boar
             output_dir=str(staging / "trainer"), num_train_epochs=config.epochs,
             per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
             learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio,
-            logging_steps=max(1, total_steps // 12), eval_strategy="steps" if config.eval_every and val_ds else "no",
+            logging_steps=max(1, total_steps // 12),
+            eval_strategy="steps" if config.eval_every and (val_ds or evaluator) else "no",
             eval_steps=config.eval_every or None, save_strategy="no", report_to="none",
             seed=config.seed, data_seed=config.seed, disable_tqdm=True, dataloader_num_workers=0,
             # Two copies of one product in a batch would make it a "negative" of itself.
@@ -218,20 +227,26 @@ def train(config: EmbedConfig, catalog=None, *, retrain: bool = False, loss_boar
         board = loss_board or LiveBoard(title=f"{label}: loss", xlabel="step", ylabel="loss")
         logger = JsonlLogger(staging / "metrics.jsonl")
         # Step 0: where the base model stands on the val queries, so the curve starts there.
-        before = evaluator(model)
+        before = evaluator(model) if evaluator else {}
         logger.write({"step": 0, **{f"eval_{k}": v for k, v in before.items()}})
-        if metric_board is not None:
+        if metric_board is not None and evaluator:
             for d in evaluator.dims:
                 metric_board.add(f"{label} @{d}", 0, before[f"val_dim{d}_cosine_ndcg@10"])
+        # Widget examples only matter for a model card on the Hub (we never publish one), and
+        # their progress bar would land in the lesson's output.
+        model.model_card_data.set_widget_examples = lambda dataset: None
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, loss=loss, evaluator=evaluator,
             callbacks=[LiveLossCallback(board, label, finish=False), MetricCallback(metric_board, label), logger],
         )
+        # With tqdm off the Trainer prints every log dict; metrics.jsonl and the live plot have them.
+        trainer.remove_callback(PrinterCallback)
         train_start = time.perf_counter()
         result = trainer.train()
         train_seconds = time.perf_counter() - train_start
         last_eval_step = max((r["step"] for r in read_metrics(staging) if "eval_loss" in r), default=-1)
-        final = trainer.evaluate() if val_ds is not None and last_eval_step != trainer.state.global_step else {}
+        needs_final = (val_ds is not None or evaluator is not None) and last_eval_step != trainer.state.global_step
+        final = trainer.evaluate() if needs_final else {}
         board.finish(staging / "loss.png")
 
         model.save(str(staging / "model"), safe_serialization=True)
@@ -245,8 +260,10 @@ def train(config: EmbedConfig, catalog=None, *, retrain: bool = False, loss_boar
             "final_eval_loss": final.get("eval_loss", next((r["eval_loss"] for r in reversed(history)
                                                             if "eval_loss" in r), None)),
             "val_ndcg@10_by_dim": {m.group(1): v for k, v in final_val.items() if (m := _METRIC_KEY.match(k))},
-            "val_ndcg@10_before": {str(d): before[f"val_dim{d}_cosine_ndcg@10"] for d in evaluator.dims},
-            "val_queries": len(val_set), "val_queries_skipped": len(val_set.skipped),
+            "val_ndcg@10_before": {str(d): before[f"val_dim{d}_cosine_ndcg@10"] for d in evaluator.dims}
+                                  if evaluator else {},
+            "val_queries": len(val_set) if val_set else 0,
+            "val_queries_skipped": len(val_set.skipped) if val_set else 0,
             "train_seconds": round(train_seconds, 1), "wall_seconds": round(time.perf_counter() - start, 1),
             "pairs_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
             "peak_rss_bytes": _peak_rss_bytes(), "torch_threads": _threads(),

@@ -28,8 +28,10 @@ from labkit.evaluate.retrieval import ndcg_at_k
 
 def _topk(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best per row, best first (argpartition, then sort only the k)."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    n = scores.shape[1]
+    k = min(k, n)
+    # Partition without negating: -scores would copy the whole score matrix once more.
+    part = np.argpartition(scores, n - k, axis=1)[:, n - k:]
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
 
