@@ -111,8 +111,10 @@ class RetrievalSet:
         return len(self.queries)
 
     def take(self, n: int) -> "RetrievalSet":
-        """The first ``n`` queries over the same corpus."""
-        keep = list(self.queries)[:n]
+        """``n`` queries spread evenly over the set (not the first ``n``: files are often sorted
+        by topic, and a prefix would watch only the first few categories), same corpus."""
+        ids = list(self.queries)
+        keep = ids if n >= len(ids) else [ids[i * len(ids) // n] for i in range(n)]
         return RetrievalSet({q: self.queries[q] for q in keep}, self.corpus,
                             {q: self.relevant[q] for q in keep}, list(self.skipped), self.unknown_ids)
 

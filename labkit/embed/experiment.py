@@ -29,11 +29,11 @@ ARMS = ("base", "plain", "matryoshka")
 SMOKE_FAMILIES = ("footwear", "jackets")
 # The seed's failure case first, then the same confusion in other families.
 SHOWCASE = ("waterproof trail runners", "recommend some waterproof trail running shoes",
-            "hooded rain jackets", "best hooded waterproof shells")
+            "best hooded hardshell jackets", "looking for soft shell jackets for women", "best budget bivvy bags")
 
 # One config for both arms; only use_matryoshka (and the name) differ.
 FULL = EmbedConfig(name="gear-matryoshka", epochs=1.0, batch_size=32, learning_rate=1.5e-4, max_pairs=1024,
-                   eval_every=16, val_queries=120, val_pairs=96)
+                   eval_every=16, val_queries=200, val_pairs=96)
 SMOKE = FULL.replace(families=SMOKE_FAMILIES, max_pairs=48, batch_size=16, eval_every=0,
                      val_queries=24, val_pairs=16)
 
