@@ -147,7 +147,7 @@ def lint(rows_or_path, schema: dict | None = None, formulary=None, min_share: fl
         schema: ``{category: {field: allowed values | "integer"}}``. Default: the formulary's
             :data:`~labkit.data.formulary.ANSWER_SCHEMA` for rows whose category it knows.
         formulary: a :class:`~labkit.data.formulary.Formulary` used to check answers against the
-            truth (default: the shipped one, seed 0).
+            truth (default: the shipped one, seed 0; ``False`` skips the truth check).
         min_share: a category with less than this share of the rows is reported as under-covered.
     """
     from labkit.data import formulary as fx_module
@@ -274,7 +274,7 @@ def _allowed(value, allowed) -> bool:
 def _check_truth(r: _Row, fx, add) -> None:
     """Compare with the formulary when the question is about formulary drugs."""
     category = r.row.get("category")
-    if fx is None or category not in ("interaction", "dosing", "profile"):
+    if not fx or category not in ("interaction", "dosing", "profile"):
         return
     from labkit.data.formulary import read_text_answer
 
