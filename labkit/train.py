@@ -83,7 +83,15 @@ def build_model(config: TrainConfig):
 
     from labkit import models
 
-    precision = "nf4" if config.method == "qlora" else "fp32"
+    # Frozen weights need no fp32 master copy: with bf16 compute, LoRA keeps its base in bf16 (half
+    # the memory, and autocast no longer re-casts every weight on every step); PEFT still keeps the
+    # adapters in fp32. Full fine-tuning keeps fp32 weights for the optimizer (mixed precision).
+    if config.method == "qlora":
+        precision = "nf4"
+    elif config.method == "lora" and use_bf16(config):
+        precision = "bf16"
+    else:
+        precision = "fp32"
     loaded = models.load(config.model, precision=precision, double_quant=config.double_quant)
     model = loaded.model
     if config.method == "full":

@@ -182,6 +182,9 @@ def memory_estimates(runs: dict[str, Run], idle_rss_mb: float) -> dict[str, floa
 # the seed's claims, next to the paper's and ours
 
 
+NO_SIGNAL = "no signal: the arms learned too little to compare (more steps needed)"
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
@@ -193,6 +196,9 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
     evaluate_* functions); ``runs`` the arms' runs (for memory).
     """
     acc = {k: v["accuracy"] for k, v in evals.items()}
+    arms_acc = [acc[a] for a in ARMS if a in acc]
+    # With too little training nothing is learned and every "held" would be vacuous (0% == 0%).
+    no_signal = bool(arms_acc) and max(arms_acc) < 0.05
     rows = []
     lora_ranks = [a for a in ("r4", "r16", "r64") if a in acc]
     if len(lora_ranks) >= 2:
@@ -202,7 +208,8 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
             "seed": "r4 90-95%, r16 97-99%, r64 99-100% of full FT",
             "paper": "LoRA (GPT-3, WikiSQL): 73.4 r1, 73.8 r8, 73.5 r64",
             "ours": ", ".join(f"{a} {_pct(acc[a])}" for a in lora_ranks),
-            "verdict": "held" if spread <= 0.05 else f"did not hold: ranks differ by {100 * spread:.0f} points"})
+            "verdict": NO_SIGNAL if no_signal else
+            "held" if spread <= 0.05 else f"did not hold: ranks differ by {100 * spread:.0f} points"})
     if "r16" in acc and "full" in acc:
         gap = acc["full"] - acc["r16"]
         rows.append({
@@ -210,7 +217,8 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
             "seed": "within 1-2% of full FT",
             "paper": "LoRA matches or beats full FT on GLUE/WikiSQL/SAMSum",
             "ours": f"r16 {_pct(acc['r16'])} vs full {_pct(acc['full'])}",
-            "verdict": "held" if gap <= 0.02 else f"did not hold: full FT ahead by {100 * gap:.0f} points"})
+            "verdict": NO_SIGNAL if no_signal else
+            "held" if gap <= 0.02 else f"did not hold: full FT ahead by {100 * gap:.0f} points"})
     if "qlora" in runs and "r16" in runs:
         ratio = runs["qlora"].summary["peak_rss_bytes"] / runs["r16"].summary["peak_rss_bytes"]
         above = [(runs[a].summary["peak_rss_bytes"] - runs[a].summary["rss_before_bytes"]) for a in ("qlora", "r16")]
@@ -226,7 +234,8 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
             "claim": "QLoRA loses little quality",
             "seed": "<1% accuracy loss", "paper": "NF4 matches 16-bit on MMLU / Vicuna",
             "ours": f"QLoRA {_pct(acc['qlora'])} vs LoRA r16 {_pct(acc['r16'])}",
-            "verdict": "held" if loss <= 0.02 else f"did not hold: {100 * loss:.0f} points lower"})
+            "verdict": NO_SIGNAL if no_signal else
+            "held" if loss <= 0.02 else f"did not hold: {100 * loss:.0f} points lower"})
     if "base-careful" in evals and "r16" in evals:
         before, after = evals["base-careful"]["json_valid"], evals["r16"]["json_valid"]
         rows.append({

@@ -1,0 +1,48 @@
+"""Lesson 2's plumbing: plans per profile, arm configs, and verdicts computed from numbers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from labkit.experiments import lora_lesson as L
+
+
+def _evals(**acc):
+    return {k: {"accuracy": v, "json_valid": 1.0} for k, v in acc.items()}
+
+
+def _run(peak, before=400 * 2**20):
+    return SimpleNamespace(summary={"peak_rss_bytes": peak, "rss_before_bytes": before})
+
+
+def test_plans_and_arm_configs():
+    smoke, full = L.Plan.for_profile("smoke"), L.Plan.for_profile("full")
+    assert smoke.train_rows < full.train_rows and smoke.max_steps
+    cfgs = {arm: L.arm_config(arm, full) for arm in L.ARMS}
+    assert [cfgs[a].rank for a in ("r4", "r16", "r64")] == [4, 16, 64]
+    assert cfgs["full"].method == "full" and cfgs["qlora"].method == "qlora" and cfgs["qlora"].rank == 16
+    # same data budget for every arm: only the method and rank differ
+    keys = ("epochs", "max_steps", "batch_size", "seed", "eval_every")
+    assert len({tuple(getattr(c, k) for k in keys) for c in cfgs.values()}) == 1
+    assert len({c.fingerprint() for c in cfgs.values()}) == len(cfgs)
+    with pytest.raises(ValueError, match="arm='r0x'"):
+        L.arm_config("r0x", full)
+
+
+def test_verdicts_follow_the_numbers():
+    runs = {"r16": _run(2000 * 2**20), "qlora": _run(1200 * 2**20)}
+    flat = {r["claim"]: r["verdict"] for r in L.claims(_evals(r4=0.60, r16=0.62, r64=0.61, full=0.63, qlora=0.61), runs)}
+    assert flat["rank barely matters (start at r=16)"] == "held"
+    assert flat["LoRA r16 comes close to full fine-tuning"] == "held"
+    assert flat["QLoRA needs far less memory"] == "held"
+    steep = {r["claim"]: r["verdict"] for r in L.claims(_evals(r4=0.20, r16=0.40, r64=0.55, full=0.70, qlora=0.30), runs)}
+    assert steep["rank barely matters (start at r=16)"].startswith("did not hold: ranks differ by 35")
+    assert steep["LoRA r16 comes close to full fine-tuning"].startswith("did not hold: full FT ahead by 30")
+    assert steep["QLoRA loses little quality"].startswith("did not hold: 10 points lower")
+
+
+def test_no_learning_gives_no_verdict():
+    rows = L.claims(_evals(r4=0.0, r16=0.0, r64=0.01, full=0.0), {})
+    assert rows and all(r["verdict"] == L.NO_SIGNAL for r in rows if r["claim"] != "fine-tuning fixes output format")
