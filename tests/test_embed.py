@@ -254,7 +254,7 @@ def test_two_stage_returns_brute_force_when_shortlist_is_everything():
 def test_own_pairs_file_trains_without_gear_validation(tmp_path, isolated_runs):
     from labkit.data import gear
 
-    rows = gear.load().subset(["jackets"]).train_pairs[:32]
+    rows = gear.load().subset(["jackets"]).train_pairs[:16]
     path = tmp_path / "mine.csv"
     import csv
 
@@ -263,7 +263,7 @@ def test_own_pairs_file_trains_without_gear_validation(tmp_path, isolated_runs):
         writer.writeheader()
         writer.writerows({"anchor": t.anchor, "positive": t.positive} for t in rows)
     cfg = EmbedConfig(name="own-pairs", pairs_path=str(path), use_hard_negatives=False, use_matryoshka=False,
-                      batch_size=16, matryoshka_dims=(384, 64))
+                      batch_size=8, matryoshka_dims=(384, 64))
     run = train(cfg)
     assert run.summary["steps"] == 2 and run.summary["val_queries"] == 0
     assert (run.path / "model" / "model.safetensors").is_file()
