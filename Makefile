@@ -12,6 +12,8 @@ TORCH_SPEC  ?= torch==2.13.0
 LAB_PORT    ?= 8888
 LAB_IP      ?= 127.0.0.1
 LAB_ARGS    ?=
+# Jupyter refuses to start as root (containers, CI) unless told it is on purpose.
+ROOT_ARGS   := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PYTEST_ARGS ?=
 SMOKE_ENV   := LABKIT_PROFILE=smoke HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
                LABKIT_RUNS_DIR=$(CURDIR)/.cache/smoke-runs MPLBACKEND=Agg
@@ -50,7 +52,7 @@ browser:
 	else echo "no chromium and not root: the browser test will skip"; fi
 
 lab: setup
-	HF_HUB_OFFLINE=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(LAB_IP) --port=$(LAB_PORT) $(LAB_ARGS)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(LAB_IP) --port=$(LAB_PORT) $(ROOT_ARGS) $(LAB_ARGS)
 
 test: setup browser
 	$(SMOKE_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider $(PYTEST_ARGS)

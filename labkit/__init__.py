@@ -6,4 +6,11 @@ fine-tuning), ``live`` (loss curves), ``data`` and ``evaluate`` (course data and
 ``embed`` (Matryoshka embeddings). Heavy libraries are imported inside the modules that need them.
 """
 
+import logging as _logging
+
 __version__ = "0.1.0"
+
+# bitsandbytes probes for an optional hub-downloaded CPU kernel when it is first imported (often
+# indirectly, through transformers) and logs a warning when it is absent. The built-in CPU path is
+# what we want offline, and the warning would otherwise lead every CLI error and notebook output.
+_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(_logging.ERROR)
