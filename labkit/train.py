@@ -167,13 +167,59 @@ class PeakMemory:
 
 
 class _LabTrainer(SFTTrainer):
-    """SFTTrainer that also counts the tokens it trains on (for tokens/s)."""
+    """SFTTrainer that counts the tokens it trains on (for tokens/s) and, on a single CPU
+    process, projects only the answer tokens through the LM head."""
 
     def training_step(self, model, inputs, *args, **kwargs):
         mask = inputs.get("attention_mask")
         n = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
         self.lab_tokens = getattr(self, "lab_tokens", 0) + n
         return super().training_step(model, inputs, *args, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # TRL's fused LM head is a Triton kernel on a GPU; on a CPU it falls back to a tiled loop of
+        # torch ops that also computes the entropy over the whole vocabulary, and was 35% of a LoRA
+        # step here (profiled). A 49k-word head only needs projecting where the loss looks (the
+        # assistant's tokens, about a third of a chat row), and a plain cross-entropy does the rest.
+        # Multi-process (DDP) runs keep TRL's path: the head would be used outside DDP's forward.
+        if return_outputs or "labels" not in inputs or self.args.device.type != "cpu" or self.accelerator.num_processes > 1:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return _answer_only_loss(self, model, inputs, num_items_in_batch)
+
+
+def _answer_only_loss(trainer, model, inputs, num_items_in_batch):
+    """Mean next-token NLL over the labelled (assistant) positions, logits computed only there."""
+    import torch
+    import torch.nn.functional as F
+
+    mode = "train" if model.training else "eval"
+    labels = inputs["labels"]
+    forward = {k: v for k, v in inputs.items() if k != "labels"}
+    # logits_to_keep=1: the model's own head runs on one position only; we take the final hidden state
+    out = model(**forward, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+    hidden = out.hidden_states[-1][:, :-1]
+    targets = labels[:, 1:]
+    keep = targets != -100
+    head = trainer.accelerator.unwrap_model(model).get_output_embeddings()
+    # the trainer's autocast wraps the model's forward only; this projection needs its own
+    picked = hidden[keep]
+    if trainer.args.bf16:
+        with torch.autocast(picked.device.type, dtype=torch.bfloat16):
+            logits = head(picked).float()
+    else:
+        logits = head(picked.to(head.weight.dtype)).float()
+    wanted = targets[keep]
+    count = keep.sum() if num_items_in_batch is None else num_items_in_batch
+    loss = F.cross_entropy(logits, wanted, reduction="sum") / torch.as_tensor(count).clamp(min=1)
+    with torch.no_grad():  # TRL's usual metrics, so logs read the same on either path
+        n_valid = int(keep.sum())
+        correct = int((logits.argmax(-1) == wanted).sum())
+        trainer._metrics[mode]["mean_token_accuracy"].append(correct / n_valid if n_valid else 0.0)
+        if mode == "train":
+            mask = inputs.get("attention_mask")
+            trainer._total_train_tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+        trainer._metrics[mode]["num_tokens"] = [trainer._total_train_tokens]
+    return loss
 
 
 class _MetricsFile(TrainerCallback):
@@ -251,7 +297,11 @@ def train(
         train_rows, eval_rows = split_eval(train_rows, config.eval_fraction, config.seed)
     label = config.run_name if label is None else label
     folder = run_dir(config, train_rows, eval_rows)
-    state = PartialState()
+    import torch
+
+    # cpu=True on a CPU machine: without it a `accelerate launch` rank comes up believing it is
+    # alone (num_processes 1), and both ranks would create (and move aside) the run folder.
+    state = PartialState(cpu=not torch.cuda.is_available())
 
     if state.is_main_process:
         if (folder / "summary.json").is_file() and not retrain:
@@ -379,6 +429,8 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path, q
         report_to=[],
         disable_tqdm=quiet,
         padding_free=config.padding_free,
+        # padded batches: draw rows of similar length together so little padding is computed
+        train_sampling_strategy="random" if config.padding_free else "group_by_length",
         activation_checkpointing=config.gradient_checkpointing,
         packing=False,
         max_length=None,  # already truncated (and counted) by labkit.tokenize
