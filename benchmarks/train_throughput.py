@@ -130,7 +130,7 @@ def worker_labkit(arm: str, rows: int, steps: int) -> dict:
     s = run.summary
     return {"tokens": s["tokens_trained"], "seconds": s["wall_seconds"], "peak_rss": s["peak_rss_bytes"],
             "rss_before": s["rss_before_bytes"], "val_loss": val_loss(loaded.model, loaded.tokenizer, val_rows),
-            "bf16": s["bf16"], "checkpointing": cfg.gradient_checkpointing, "trainable": s["trainable_params"],
+            "bf16": s["bf16"], "checkpointing": cfg.resolved_gradient_checkpointing(), "trainable": s["trainable_params"],
             "params": s["total_params"]}
 
 

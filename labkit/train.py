@@ -98,9 +98,8 @@ def build_model(config: TrainConfig):
         model.train()
         return model, loaded.tokenizer
     if config.method == "qlora":
-        # Checkpointing recomputes activations to save memory; on a CPU with RAM to spare it only
-        # costs time, so it stays off (the DESIGN notes measured this).
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+        # (casts norms to fp32 and, with checkpointing, lets gradients reach the adapters' inputs)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.resolved_gradient_checkpointing())
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.resolved_alpha(),
@@ -373,6 +372,7 @@ def train(
             "trainable_params": trainable,
             "total_params": total,
             "bf16": use_bf16(config),
+            "gradient_checkpointing": config.resolved_gradient_checkpointing(),
             "learning_rate": config.resolved_learning_rate(),
             "alpha": config.resolved_alpha(),
             "processes": state.num_processes,
@@ -431,7 +431,7 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path, q
         padding_free=config.padding_free,
         # padded batches: draw rows of similar length together so little padding is computed
         train_sampling_strategy="random" if config.padding_free else "group_by_length",
-        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.resolved_gradient_checkpointing(),
         packing=False,
         max_length=None,  # already truncated (and counted) by labkit.tokenize
         completion_only_loss=True,

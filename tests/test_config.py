@@ -17,6 +17,10 @@ def test_defaults_follow_the_seed_recipe():
     assert other.replace(method="full").resolved_learning_rate() == 2e-5
     assert 1e-5 <= other.replace(method="qlora").resolved_learning_rate() <= 2e-5
     assert cfg.resolved_alpha() == 32
+    # checkpointing: on where memory is the point (QLoRA), off where CPU time is
+    assert TrainConfig(method="qlora").resolved_gradient_checkpointing()
+    assert not cfg.resolved_gradient_checkpointing() and not cfg.replace(method="full").resolved_gradient_checkpointing()
+    assert not TrainConfig(method="qlora", gradient_checkpointing=False).resolved_gradient_checkpointing()
 
 
 @pytest.mark.parametrize("field,value,needle", [
@@ -35,6 +39,8 @@ def test_defaults_follow_the_seed_recipe():
     ("target_modules", [], "target_modules=[]"),
     ("dropout", 1.0, "dropout=1.0"),
     ("run_name", "my run", "run_name='my run'"),
+    ("gradient_checkpointing", "yes", "gradient_checkpointing='yes'"),
+    ("padding_free", 1, "padding_free=1"),
 ])
 def test_each_bad_field_is_named(field, value, needle):
     with pytest.raises(ConfigError) as err:

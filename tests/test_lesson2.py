@@ -46,3 +46,18 @@ def test_verdicts_follow_the_numbers():
 def test_no_learning_gives_no_verdict():
     rows = L.claims(_evals(r4=0.0, r16=0.0, r64=0.01, full=0.0), {})
     assert rows and all(r["verdict"] == L.NO_SIGNAL for r in rows if r["claim"] != "fine-tuning fixes output format")
+
+
+def test_format_verdict_judges_the_schema_against_the_best_prompt():
+    def ev(json_valid, schema_valid):
+        return {"accuracy": 0.5, "json_valid": json_valid, "schema_valid": schema_valid}
+
+    def verdict(r16):
+        evals = {"base-careful": ev(0.0, 0.0), "base-few-shot": ev(0.99, 0.33), "r16": r16, "full": ev(1, 1)}
+        return {r["claim"]: r for r in L.claims(evals, {})}["fine-tuning fixes output format"]
+
+    held = verdict(ev(1.0, 0.97))
+    assert held["verdict"] == "held" and "few-shot prompt 99% / 33%" in held["ours"]
+    assert verdict(ev(1.0, 0.68))["verdict"].startswith("partly")
+    # parseable JSON alone does not count: the few-shot prompt's 99% braces are not 99% format
+    assert verdict(ev(1.0, 0.30))["verdict"] == "did not hold"
