@@ -9,8 +9,8 @@ import pytest
 from labkit.experiments import lora_lesson as L
 
 
-def _evals(**acc):
-    return {k: {"accuracy": v, "json_valid": 1.0} for k, v in acc.items()}
+def _evals(**fields_right):
+    return {k: {"partial_credit": v, "accuracy": v / 2, "json_valid": 1.0} for k, v in fields_right.items()}
 
 
 def _run(peak, before=400 * 2**20):
@@ -44,13 +44,13 @@ def test_verdicts_follow_the_numbers():
 
 
 def test_no_learning_gives_no_verdict():
-    rows = L.claims(_evals(r4=0.0, r16=0.0, r64=0.01, full=0.0), {})
+    rows = L.claims(_evals(r4=0.0, r16=0.02, r64=0.08, full=0.0), {})
     assert rows and all(r["verdict"] == L.NO_SIGNAL for r in rows if r["claim"] != "fine-tuning fixes output format")
 
 
 def test_format_verdict_judges_the_schema_against_the_best_prompt():
     def ev(json_valid, schema_valid):
-        return {"accuracy": 0.5, "json_valid": json_valid, "schema_valid": schema_valid}
+        return {"accuracy": 0.5, "partial_credit": 0.7, "json_valid": json_valid, "schema_valid": schema_valid}
 
     def verdict(r16):
         evals = {"base-careful": ev(0.0, 0.0), "base-few-shot": ev(0.99, 0.33), "r16": r16, "full": ev(1, 1)}

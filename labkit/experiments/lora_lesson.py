@@ -43,9 +43,8 @@ class Plan:
         profile = profile or paths.profile()
         if profile == "smoke":
             return cls("smoke", train_rows=48, val_rows=12, test_rows=18, epochs=1, max_steps=6)
-        # Sized so the whole notebook trains five arms from scratch in about ten minutes on a
-        # quiet 2-core laptop (measured; see the notebook's header).
-        return cls("full", train_rows=240, val_rows=48, test_rows=90, epochs=1, max_steps=None)
+        # 60 steps per arm: about 3 minutes for a LoRA arm on a quiet 2-core laptop (measured).
+        return cls("full", train_rows=480, val_rows=48, test_rows=90, epochs=1, max_steps=None)
 
     def describe(self) -> str:
         steps = self.max_steps or int(self.epochs * self.train_rows / self.batch_size)
@@ -63,6 +62,12 @@ def data(plan: Plan) -> tuple[list[dict], list[dict], list[dict]]:
             balanced(formulary.load_split("test"), plan.test_rows))
 
 
+# A 60-step run needs a higher rate than labkit's defaults, which assume 2-3 epochs. Measured on
+# LoRA r16, 480 rows, one epoch: 5e-4 gave best val loss 0.39 and 43% schema-valid answers,
+# 1e-3 gave 0.25 and 92%. Full fine-tuning keeps TrainConfig's ratio (4x lower than LoRA).
+LESSON_LEARNING_RATES = {"lora": 1e-3, "qlora": 1e-3, "full": 2.5e-4}
+
+
 def arm_config(arm: str, plan: Plan) -> TrainConfig:
     """The TrainConfig of one arm: ``r4`` / ``r16`` / ``r64`` (LoRA), ``full``, ``qlora`` (r16)."""
     steps = plan.max_steps or int(plan.epochs * plan.train_rows / plan.batch_size)
@@ -71,11 +76,14 @@ def arm_config(arm: str, plan: Plan) -> TrainConfig:
                   early_stopping_patience=None, eval_every=max(2, steps // 5))
     if arm.startswith("r") and arm[1:].isdigit():
         # alpha = 2r for every rank keeps alpha/r (the update's scale) fixed across the sweep
-        return TrainConfig(run_name=f"lesson2-{arm}", method="lora", rank=int(arm[1:]), **common)
+        return TrainConfig(run_name=f"lesson2-{arm}", method="lora", rank=int(arm[1:]),
+                           learning_rate=LESSON_LEARNING_RATES["lora"], **common)
     if arm == "full":
-        return TrainConfig(run_name="lesson2-full", method="full", **common)
+        return TrainConfig(run_name="lesson2-full", method="full", learning_rate=LESSON_LEARNING_RATES["full"],
+                           **common)
     if arm == "qlora":
-        return TrainConfig(run_name="lesson2-qlora", method="qlora", rank=16, **common)
+        return TrainConfig(run_name="lesson2-qlora", method="qlora", rank=16,
+                           learning_rate=LESSON_LEARNING_RATES["qlora"], **common)
     raise ValueError(f"arm={arm!r}: expected one of {', '.join(ARMS)}")
 
 
@@ -195,10 +203,14 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
     ``evals`` holds ``base-careful`` (optionally ``base-few-shot``) and one entry per arm (from the
     evaluate_* functions); ``runs`` the arms' runs (for memory).
     """
-    acc = {k: v["accuracy"] for k, v in evals.items()}
+    # Quality is the share of answer fields right on held-out questions ("partial credit"): a
+    # CPU-sized run gets few answers entirely right, and all-or-nothing accuracy then hides real
+    # differences between arms. Exact accuracy is shown beside it.
+    acc = {k: v["partial_credit"] for k, v in evals.items() if "partial_credit" in v}
+    exact = {k: v.get("accuracy") for k, v in evals.items()}
     arms_acc = [acc[a] for a in ARMS if a in acc]
     # With too little training nothing is learned and every "held" would be vacuous (0% == 0%).
-    no_signal = bool(arms_acc) and max(arms_acc) < 0.05
+    no_signal = bool(arms_acc) and max(arms_acc) < 0.10
     rows = []
     lora_ranks = [a for a in ("r4", "r16", "r64") if a in acc]
     if len(lora_ranks) >= 2:
@@ -207,7 +219,8 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
             "claim": "rank barely matters (start at r=16)",
             "seed": "r4 90-95%, r16 97-99%, r64 99-100% of full FT",
             "paper": "LoRA (GPT-3, WikiSQL): 73.4 r1, 73.8 r8, 73.5 r64",
-            "ours": ", ".join(f"{a} {_pct(acc[a])}" for a in lora_ranks),
+            "ours": "fields right: " + ", ".join(f"{a} {_pct(acc[a])}" for a in lora_ranks)
+                    + " (exact: " + ", ".join(f"{_pct(exact[a])}" for a in lora_ranks) + ")",
             "verdict": NO_SIGNAL if no_signal else
             "held" if spread <= 0.05 else f"did not hold: ranks differ by {100 * spread:.0f} points"})
     if "r16" in acc and "full" in acc:
@@ -216,7 +229,8 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
             "claim": "LoRA r16 comes close to full fine-tuning",
             "seed": "within 1-2% of full FT",
             "paper": "LoRA matches or beats full FT on GLUE/WikiSQL/SAMSum",
-            "ours": f"r16 {_pct(acc['r16'])} vs full {_pct(acc['full'])}",
+            "ours": f"fields right: r16 {_pct(acc['r16'])} vs full {_pct(acc['full'])} "
+                    f"(exact: {_pct(exact['r16'])} vs {_pct(exact['full'])})",
             "verdict": NO_SIGNAL if no_signal else
             "held" if gap <= 0.02 else f"did not hold: full FT ahead by {100 * gap:.0f} points"})
     if "qlora" in runs and "r16" in runs:
@@ -233,7 +247,8 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
         rows.append({
             "claim": "QLoRA loses little quality",
             "seed": "<1% accuracy loss", "paper": "NF4 matches 16-bit on MMLU / Vicuna",
-            "ours": f"QLoRA {_pct(acc['qlora'])} vs LoRA r16 {_pct(acc['r16'])}",
+            "ours": f"fields right: QLoRA {_pct(acc['qlora'])} vs LoRA r16 {_pct(acc['r16'])} "
+                    f"(exact: {_pct(exact['qlora'])} vs {_pct(exact['r16'])})",
             "verdict": NO_SIGNAL if no_signal else
             "held" if loss <= 0.02 else f"did not hold: {100 * loss:.0f} points lower"})
     if "base-careful" in evals and "r16" in evals:
