@@ -27,7 +27,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from labkit import paths
+from labkit.files import write_atomic as atomic_write_text
 
 VERSION = 1
 CSV_FIELDS = ("learner", "part", "question_id", "kind", "first_attempt_correct", "attempts", "solved",
@@ -122,22 +122,6 @@ def _problem(doc) -> str | None:
             if not _entry_ok(entry):
                 return f"learner {learner!r}, question {qid!r}: malformed entry"
     return None
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a crash at any point leaves the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     # The rename itself lives in the directory; without this a power cut can undo it.
     if hasattr(os, "O_DIRECTORY"):
         with contextlib.suppress(OSError):

@@ -68,21 +68,9 @@ def read_chat_jsonl(path: str | Path) -> list[dict]:
 
 def write_chat_jsonl(rows: Iterable[dict], path: str | Path) -> Path:
     """Write rows as JSONL (UTF-8, one object a line, stable key order) atomically."""
-    import os
-    import tempfile
+    from labkit.files import write_atomic
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def validate_rows(rows: list[dict], source: str = "<dataset>") -> list[dict]:

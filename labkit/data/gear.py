@@ -320,19 +320,17 @@ def write(catalog: GearCatalog, folder: Path | None = None, seed: int = SEED) ->
 
 
 def _read_jsonl(path: Path, kind) -> list:
+    from labkit.files import iter_jsonl
+
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                for key in ("attributes", "relevant"):
-                    if key in record:
-                        record[key] = tuple(record[key])
-                rows.append(kind(**record))
-            except (json.JSONDecodeError, TypeError) as err:
-                raise CatalogError(f"{path}:{number}: not a {kind.__name__} row ({err})") from None
+    for where, record in iter_jsonl(path, CatalogError):
+        try:
+            for key in ("attributes", "relevant"):
+                if key in record:
+                    record[key] = tuple(record[key])
+            rows.append(kind(**record))
+        except TypeError as err:
+            raise CatalogError(f"{where}: not a {kind.__name__} row ({err})") from None
     return rows
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from labkit.files import iter_jsonl
+
 REQUIRED = ("anchor", "positive")
 OPTIONAL = ("negative",)
 
@@ -49,18 +51,9 @@ def load_pairs(path: str | Path) -> list[dict[str, str]]:
             rows = [(number, dict(row)) for number, row in enumerate(reader, start=2)]
     elif path.suffix.lower() in (".jsonl", ".json"):
         rows, columns = [], []
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise PairsFileError(f"{path}:{number}: not JSON ({err.msg})") from None
-                if not isinstance(record, dict):
-                    raise PairsFileError(f"{path}:{number}: expected an object with anchor/positive keys")
-                columns += [k for k in record if k not in columns]
-                rows.append((number, record))
+        for where, record in iter_jsonl(path, PairsFileError):
+            columns += [k for k in record if k not in columns]
+            rows.append((int(where.rsplit(":", 1)[1]), record))
     else:
         raise PairsFileError(f"{path}: expected a .jsonl or .csv file")
     if not rows:
