@@ -185,15 +185,10 @@ def probe(path: str | Path | None = None) -> list[dict]:
     path = Path(path) if path is not None else general_dir() / "probe.jsonl"
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    from labkit.files import iter_jsonl
+
     items = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: not valid JSON ({exc.msg})") from None
+    for where, item in iter_jsonl(path, DataError):
         missing = {"id", "subject", "question", "choices", "answer_index"} - set(item)
         if missing:
             raise DataError(f"{where}: missing {', '.join(sorted(missing))}")
