@@ -14,7 +14,6 @@ The mix deliberately avoids what the probe and the generation checks ask (other 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
