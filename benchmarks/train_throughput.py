@@ -82,7 +82,7 @@ def worker_baseline(rows: int, steps: int) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from labkit import models
-    from labkit.train import PeakMemory
+    from labkit.measure import PeakMemory
 
     train_rows, val_rows = _data(rows)
     path, _ = models.prepare()

@@ -2,7 +2,8 @@
 
 No hand-written loop: TRL's SFTTrainer trains, PEFT holds the adapters, bitsandbytes the 4-bit
 base. labkit adds what a course needs around it: assistant-only loss for any chat template,
-padding-free batches, bf16 autocast where the CPU has it, early stopping that keeps the best
+length-grouped batches, an LM head that projects only the answer tokens on a CPU, bf16
+autocast where the CPU has it, early stopping that keeps the best
 adapter, resumable checkpoints, cached run folders, live curves and honest speed/memory figures.
 
 >>> run = train(TrainConfig(method="lora", rank=16), "data/formulary/train.jsonl")  # doctest: +SKIP
@@ -15,7 +16,6 @@ import json
 import math
 import os
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -24,6 +24,8 @@ from labkit import paths
 from labkit.config import TrainConfig
 from labkit.data.chat import DataError, read_chat_jsonl, validate_rows
 from labkit.live import LiveBoard, LiveLossCallback
+from labkit.loss import answer_only_loss
+from labkit.measure import PeakMemory
 from labkit.runs import Run, move_aside, truncate_metrics, write_atomic
 from labkit.tokenize import fingerprint_rows, tokenize_rows
 
@@ -120,51 +122,6 @@ def count_parameters(model) -> tuple[int, int]:
     return trainable, total
 
 
-# ---------------------------------------------------------------------------------------------
-# measurement
-
-
-class PeakMemory:
-    """Peak resident memory of this process while the block runs (sampled every 20 ms).
-
-    On CUDA the peak allocated device memory is read from torch as well.
-    """
-
-    def __init__(self, interval: float = 0.02):
-        self.interval = interval
-        self.peak_rss = 0
-        self.start_rss = 0
-        self.peak_cuda = 0
-        self._stop = threading.Event()
-
-    def _sample(self) -> None:
-        import psutil
-
-        proc = psutil.Process()
-        while not self._stop.is_set():
-            self.peak_rss = max(self.peak_rss, proc.memory_info().rss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "PeakMemory":
-        import psutil
-        import torch
-
-        self.start_rss = self.peak_rss = psutil.Process().memory_info().rss
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import torch
-
-        self._stop.set()
-        self._thread.join()
-        if torch.cuda.is_available():
-            self.peak_cuda = int(torch.cuda.max_memory_allocated())
-
-
 class _LabTrainer(SFTTrainer):
     """SFTTrainer that counts the tokens it trains on (for tokens/s) and, on a single CPU
     process, projects only the answer tokens through the LM head."""
@@ -183,42 +140,7 @@ class _LabTrainer(SFTTrainer):
         # Multi-process (DDP) runs keep TRL's path: the head would be used outside DDP's forward.
         if return_outputs or "labels" not in inputs or self.args.device.type != "cpu" or self.accelerator.num_processes > 1:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        return _answer_only_loss(self, model, inputs, num_items_in_batch)
-
-
-def _answer_only_loss(trainer, model, inputs, num_items_in_batch):
-    """Mean next-token NLL over the labelled (assistant) positions, logits computed only there."""
-    import torch
-    import torch.nn.functional as F
-
-    mode = "train" if model.training else "eval"
-    labels = inputs["labels"]
-    forward = {k: v for k, v in inputs.items() if k != "labels"}
-    # logits_to_keep=1: the model's own head runs on one position only; we take the final hidden state
-    out = model(**forward, use_cache=False, output_hidden_states=True, logits_to_keep=1)
-    hidden = out.hidden_states[-1][:, :-1]
-    targets = labels[:, 1:]
-    keep = targets != -100
-    head = trainer.accelerator.unwrap_model(model).get_output_embeddings()
-    # the trainer's autocast wraps the model's forward only; this projection needs its own
-    picked = hidden[keep]
-    if trainer.args.bf16:
-        with torch.autocast(picked.device.type, dtype=torch.bfloat16):
-            logits = head(picked).float()
-    else:
-        logits = head(picked.to(head.weight.dtype)).float()
-    wanted = targets[keep]
-    count = keep.sum() if num_items_in_batch is None else num_items_in_batch
-    loss = F.cross_entropy(logits, wanted, reduction="sum") / torch.as_tensor(count).clamp(min=1)
-    with torch.no_grad():  # TRL's usual metrics, so logs read the same on either path
-        n_valid = int(keep.sum())
-        correct = int((logits.argmax(-1) == wanted).sum())
-        trainer._metrics[mode]["mean_token_accuracy"].append(correct / n_valid if n_valid else 0.0)
-        if mode == "train":
-            mask = inputs.get("attention_mask")
-            trainer._total_train_tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
-        trainer._metrics[mode]["num_tokens"] = [trainer._total_train_tokens]
-    return loss
+        return answer_only_loss(self, model, inputs, num_items_in_batch)
 
 
 class _MetricsFile(TrainerCallback):

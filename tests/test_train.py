@@ -183,3 +183,30 @@ def test_bad_training_files_name_file_and_line(tmp_path, isolated_runs, content,
         train(TrainConfig(max_steps=1), path)
     assert needle in str(err.value)
     assert not isolated_runs.exists() or not any(isolated_runs.iterdir()), "bad data must not create a run"
+
+
+def test_answer_only_loss_equals_the_models_own_loss():
+    """The CPU loss path (head on answer tokens only) computes exactly the model's labelled loss."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from labkit import models
+    from labkit.loss import answer_only_loss
+    from labkit.tokenize import tokenize_rows
+
+    lm = models.load("smollm2-135m-instruct")
+    toks, _ = tokenize_rows(pattern_rows(3), lm.tokenizer, 64)
+    width = max(len(t["input_ids"]) for t in toks)
+    pad = lm.tokenizer.pad_token_id
+    ids = torch.tensor([t["input_ids"] + [pad] * (width - len(t["input_ids"])) for t in toks])
+    mask = torch.tensor([[1] * len(t["input_ids"]) + [0] * (width - len(t["input_ids"])) for t in toks])
+    labels = torch.tensor([[i if m else -100 for i, m in zip(t["input_ids"], t["completion_mask"])]
+                           + [-100] * (width - len(t["input_ids"])) for t in toks])
+    trainer = SimpleNamespace(accelerator=SimpleNamespace(unwrap_model=lambda m: m), args=SimpleNamespace(bf16=False),
+                              _metrics=defaultdict(lambda: defaultdict(list)), _total_train_tokens=0)
+    lm.model.eval()
+    with torch.no_grad():
+        ours = answer_only_loss(trainer, lm.model, {"input_ids": ids, "attention_mask": mask, "labels": labels}, None)
+        reference = lm.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert float(ours) == pytest.approx(float(reference), rel=1e-5)
+    assert 0 < trainer._metrics["eval"]["mean_token_accuracy"][0] <= 1
