@@ -123,14 +123,7 @@ def count_parameters(model) -> tuple[int, int]:
 
 
 class _LabTrainer(SFTTrainer):
-    """SFTTrainer that counts the tokens it trains on (for tokens/s) and, on a single CPU
-    process, projects only the answer tokens through the LM head."""
-
-    def training_step(self, model, inputs, *args, **kwargs):
-        mask = inputs.get("attention_mask")
-        n = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
-        self.lab_tokens = getattr(self, "lab_tokens", 0) + n
-        return super().training_step(model, inputs, *args, **kwargs)
+    """SFTTrainer that, on a single CPU process, projects only the answer tokens through the LM head."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         # TRL's fused LM head is a Triton kernel on a GPU; on a CPU it falls back to a tiled loop of
@@ -269,7 +262,8 @@ def train(
 
     if state.is_main_process:
         _save_weights(trainer, tokenizer, config, folder)
-        tokens = getattr(trainer, "lab_tokens", 0) * state.num_processes
+        # TRL counts the real (non-pad) tokens of every rank; labkit.loss keeps that count too
+        tokens = trainer._total_train_tokens
         log = trainer.state.log_history
         evals = [(r["step"], r["eval_loss"]) for r in log if "eval_loss" in r]
         best_step, best_loss = min(evals, key=lambda x: x[1]) if evals else (None, None)
