@@ -24,7 +24,13 @@
 
 Per parameter, the big three lines are therefore (bf16, AdamW): full 2 + 2 + 8 = 12 bytes;
 LoRA 2 bytes frozen + 16 bytes per adapter parameter; QLoRA ~0.52 bytes frozen + 16 per adapter
-parameter. ``per_parameter_bytes`` returns exactly these numbers.
+parameter. ``per_parameter_bytes`` returns exactly these numbers. The 12 bytes of full fine-tuning
+leave out the fp32 master copy of the weights that mixed-precision training usually keeps; with it
+the figure is 16 bytes (about 128 GB for 8B parameters). Each estimate's assumptions give both.
+
+The estimator models Llama-style decoders: a size given in billions must be at least
+``MIN_BILLIONS`` (below that the inferred shape stops looking like a transformer), and a LoRA rank
+above the smaller side of a targeted matrix is counted but flagged in ``Estimate.warnings``.
 
 A model is a ``ModelShape`` (real architecture numbers), a preset name (``PRESETS``) or a number
 of parameters in billions, for which a Llama-like shape is inferred (see ``ModelShape.from_params``).
@@ -41,6 +47,11 @@ DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 OPTIMIZER_BYTES = {"adamw": 8, "adamw-8bit": 2, "sgd": 0}
 NF4_BYTES = (4 + 8 / 64 + 32 / (64 * 256)) / 8  # 4-bit codes + double-quantized block scales
 ADAPTER_BYTES = 4  # LoRA matrices are kept in fp32 so small updates are not rounded away
+MASTER_COPY_BYTES = 4  # the fp32 master weights of mixed-precision full fine-tuning (not counted)
+# Below this size, ModelShape.from_params's Llama-like rule (hidden = 128 x layers, a 32k-token
+# vocabulary) leaves an MLP narrower than the hidden size: not a shape worth estimating from.
+MIN_BILLIONS = 0.25
+MAX_BILLIONS = 10_000
 TARGETS = {
     "attention": ("q", "k", "v", "o"),
     "qv": ("q", "v"),
@@ -149,9 +160,17 @@ def resolve(model) -> ModelShape:
             raise ValueError(f"unknown model {model!r}; presets: {', '.join(PRESETS)}, or a size in billions")
         return PRESETS[key]
     if isinstance(model, (int, float)) and not isinstance(model, bool):
-        if not 0 < model <= 10_000:
-            raise ValueError(f"model size {model!r} should be in billions of parameters (e.g. 8 or 0.135); "
-                             "for an exact count use ModelShape.from_params(134_515_008, ...)")
+        if model > MAX_BILLIONS:
+            raise ValueError(f"model size {model:g} should be in billions of parameters (e.g. 8 or 0.5), and this "
+                             f"estimator goes up to {MAX_BILLIONS:,}B; for an exact count use "
+                             "ModelShape.from_params(134_515_008, ...)")
+        if not model > 0:
+            raise ValueError(f"model size {model:g}: give a positive number of billions of parameters (e.g. 8 or 0.5)")
+        if model < MIN_BILLIONS:
+            raise ValueError(f"{model:g}B parameters is below the smallest model this estimator models from a size "
+                             f"alone ({MIN_BILLIONS:g}B): at that size it cannot guess a realistic layout of layers. "
+                             "For SmolLM2-135M choose its preset; for another small model give its real shape "
+                             "with ModelShape(name, params, hidden=..., layers=..., vocab=...).")
         return ModelShape.from_params(model * 1e9)
     raise TypeError(f"model must be a ModelShape, a preset name or billions of parameters, not {type(model).__name__}")
 
@@ -189,6 +208,7 @@ class Estimate:
     overhead: float
     trainable_params: int
     assumptions: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())  # inputs the estimate counts but would not make sense
 
     LINES = ("weights", "gradients", "optimizer", "adapters", "activations", "overhead")
 
@@ -202,6 +222,7 @@ class Estimate:
     def to_text(self) -> str:
         lines = [f"{self.model}, {self.method}: {self.total:.1f} GB "
                  f"({self.trainable_params / 1e6:,.1f}M trainable parameters)"]
+        lines += [f"warning: {w}" for w in self.warnings]
         lines += [f"  {name:<12}{value:8.2f} GB" for name, value in self.breakdown().items() if name != "total"]
         lines += ["assumptions:"] + [f"  - {a}" for a in self.assumptions]
         return "\n".join(lines)
@@ -210,8 +231,9 @@ class Estimate:
         rows = "".join(f"<tr><td>{name}</td><td style='text-align:right'>{value:.2f}</td></tr>"
                        for name, value in self.breakdown().items() if name != "total")
         notes = "".join(f"<li>{html.escape(a)}</li>" for a in self.assumptions)
+        warnings = "".join(f"<p style='color:#a40000'><b>Warning:</b> {html.escape(w)}</p>" for w in self.warnings)
         return (f"<p><b>{self.model}, {self.method}: {self.total:.1f} GB</b> "
-                f"({self.trainable_params / 1e6:,.1f}M trainable parameters)</p>"
+                f"({self.trainable_params / 1e6:,.1f}M trainable parameters)</p>{warnings}"
                 f"<table><tr><th>part</th><th>GB</th></tr>{rows}"
                 f"<tr><td><b>total</b></td><td style='text-align:right'><b>{self.total:.2f}</b></td></tr></table>"
                 f"<details><summary>Assumptions</summary><ul>{notes}</ul></details>")
@@ -272,8 +294,7 @@ def estimate(model, method: str, *, batch: int = 1, seq_len: int = 512, rank: in
         f"model: {shape.name}, {p / 1e9:.3g}B parameters, {shape.layers} layers, hidden {shape.hidden}, "
         f"MLP {shape.mlp_width}, K/V width {shape.kv}, vocabulary {shape.vocab}",
         weight_note,
-        (f"full fine-tuning: gradients at {dtype} (mixed precision with an fp32 master copy of the "
-         "weights would add 4 bytes per parameter)" if method == "full" else
+        (_full_note(p, dtype, d, o) if method == "full" else
          f"LoRA rank {rank} on {targets} ({'+'.join(TARGETS[targets])}) in every layer: "
          f"{trainable / 1e6:,.1f}M parameters, fp32 weights and gradients"),
         f"optimizer {optimizer}: {o} bytes of state per trainable parameter",
@@ -282,9 +303,50 @@ def estimate(model, method: str, *, batch: int = 1, seq_len: int = 512, rank: in
         + f"; logits and their fp32 gradient: {tokens * shape.vocab * (d + 8) / GB:.2f} GB",
         f"overhead: a fixed {runtime_gb:g} GB for the runtime (CUDA context or the Python process)",
     )
+    warnings = () if method == "full" else _rank_warnings(shape, rank, targets, trainable)
     return Estimate(model=shape.name, method=method, weights=weights / GB, gradients=gradients / GB,
                     optimizer=optimizer_gb / GB, adapters=adapters / GB, activations=acts / GB,
-                    overhead=runtime_gb, trainable_params=trainable, assumptions=assumptions)
+                    overhead=runtime_gb, trainable_params=trainable, assumptions=assumptions,
+                    warnings=warnings)
+
+
+def _full_note(params: int, dtype: str, d: int, o: int) -> str:
+    counted = d + d + o
+    if dtype == "fp32":
+        return (f"full fine-tuning: weights and gradients at fp32 ({counted} bytes per parameter with the "
+                "optimizer); fp32 weights need no separate master copy")
+    return (f"full fine-tuning: weights and gradients at {dtype}, optimizer states fp32: {counted} bytes per "
+            f"parameter. Mixed-precision training usually also keeps an fp32 master copy of the weights, "
+            f"{MASTER_COPY_BYTES} bytes more: {counted + MASTER_COPY_BYTES} bytes, "
+            f"{params * (counted + MASTER_COPY_BYTES) / GB:.0f} GB instead of {params * counted / GB:.0f} GB "
+            "for these lines (not counted here)")
+
+
+def _rank_warnings(shape: ModelShape, rank: int, targets: str, trainable: int) -> tuple[str, ...]:
+    """A plain warning when the LoRA rank exceeds the smaller side of a targeted matrix.
+
+    An update B·A of an (in x out) layer has rank at most min(in, out), so a larger rank adds nothing
+    a full update could not, and its rank x (in + out) numbers then outnumber the layer's in x out.
+    """
+    layers = {n: sides for n, sides in shape.linears().items() if n in TARGETS[targets]}
+    too_wide = {n: min(a, b) for n, (a, b) in layers.items() if rank > min(a, b)}
+    if not too_wide:
+        return ()
+    adapted = shape.layers * sum(a * b for a, b in layers.values())
+    why = ("A LoRA rank cannot usefully exceed the smaller side of the matrix it adapts: beyond it the "
+           "update can express nothing more, and the adapter, rank x (in + out) numbers, is larger than "
+           "the layer itself (in x out).")
+    if len(too_wide) == len(layers) and rank > shape.hidden:
+        head = f"LoRA rank {rank} is above this model's hidden size ({shape.hidden})."
+    else:
+        sides = ", ".join(f"{n} ({w})" for n, w in too_wide.items())
+        head = f"LoRA rank {rank} is above the smaller side of some adapted layers: {sides}."
+    size = (f"Here the adapters would hold {trainable / 1e6:,.1f}M parameters"
+            + (f", more than the {shape.params / 1e6:,.1f}M of the whole model." if trainable > shape.params else
+               f", against {adapted / 1e6:,.1f}M in the layers they adapt." if trainable > adapted else "."))
+    advice = (f"Choose a rank well below {min(too_wide.values())}, the narrowest side adapted here; "
+              "8 to 64 is the usual range.")
+    return (f"{head} {why} {size} {advice}",)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,18 +450,21 @@ def widget():
 
     from labkit.quiz_widgets import FallbackBox
 
+    # "initial" sizes each label to its text, so long ones ("checkpointing") are not cut off.
+    label = {"style": {"description_width": "initial"}}
     model = widgets.Dropdown(options=[(s.name, k) for k, s in PRESETS.items()] + [("custom size", "custom")],
-                             value="llama-3-8b", description="model")
-    billions = widgets.BoundedFloatText(value=8, min=0.01, max=10_000, step=0.5, description="billions")
-    method = widgets.ToggleButtons(options=METHODS, value="qlora", description="method")
-    dtype = widgets.ToggleButtons(options=("bf16", "fp32"), value="bf16", description="weights")
-    optimizer = widgets.Dropdown(options=tuple(OPTIMIZER_BYTES), value="adamw", description="optimizer")
-    batch = widgets.BoundedIntText(value=1, min=1, max=1024, description="batch")
-    seq_len = widgets.BoundedIntText(value=512, min=16, max=131072, step=128, description="seq len")
-    rank = widgets.BoundedIntText(value=16, min=1, max=1024, description="LoRA rank")
+                             value="llama-3-8b", description="model", **label)
+    billions = widgets.BoundedFloatText(value=8, min=0.01, max=MAX_BILLIONS, step=0.5, description="billions",
+                                        **label)
+    method = widgets.ToggleButtons(options=METHODS, value="qlora", description="method", **label)
+    dtype = widgets.ToggleButtons(options=("bf16", "fp32"), value="bf16", description="weights", **label)
+    optimizer = widgets.Dropdown(options=tuple(OPTIMIZER_BYTES), value="adamw", description="optimizer", **label)
+    batch = widgets.BoundedIntText(value=1, min=1, max=1024, description="batch", **label)
+    seq_len = widgets.BoundedIntText(value=512, min=16, max=131072, step=128, description="seq len", **label)
+    rank = widgets.BoundedIntText(value=16, min=1, max=1024, description="LoRA rank", **label)
     # Dropdown treats None as "nothing selected", hence string keys for the three states.
     checkpointing = widgets.Dropdown(options=[("as PEFT does", "default"), ("on", "on"), ("off", "off")],
-                                     value="default", description="checkpointing")
+                                     value="default", description="checkpointing", **label)
     result = widgets.HTML()
     controls = (model, billions, method, dtype, optimizer, batch, seq_len, rank, checkpointing)
 
@@ -412,7 +477,7 @@ def widget():
                          gradient_checkpointing={"default": None, "on": True, "off": False}[checkpointing.value])
             result.value = e.to_html()
         except ValueError as exc:
-            result.value = f"<p><b>Cannot estimate:</b> {exc}</p>"
+            result.value = f"<p><b>Cannot estimate:</b> {html.escape(str(exc))}</p>"
 
     for control in controls:
         control.observe(update, names="value")

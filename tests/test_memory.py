@@ -120,3 +120,70 @@ def test_widget_updates():
     method.value = "full"
     assert "Llama 3 8B, full" in result.value
     assert "text/markdown" in w._repr_mimebundle_()
+
+
+@pytest.mark.parametrize("billions", [0.01, 0.1, 0.2])
+def test_a_size_below_what_the_estimator_models_says_so_plainly(billions):
+    with pytest.raises(ValueError) as info:
+        estimate(billions, "lora")
+    message = str(info.value)
+    assert f"{billions:g}B parameters is below the smallest model this estimator models" in message
+    assert f"({memory.MIN_BILLIONS:g}B)" in message and "preset" in message
+    assert "ModelShape " + f"{billions:g}B" not in message and "too few" not in message
+    # The smallest size it does model gives a shape whose MLP is at least as wide as the model.
+    shape = memory.resolve(memory.MIN_BILLIONS)
+    assert shape.mlp_width >= shape.hidden
+
+
+def test_sizes_that_are_not_billions_say_so():
+    with pytest.raises(ValueError, match="positive number of billions"):
+        estimate(0, "lora")
+    with pytest.raises(ValueError, match="goes up to 10,000B"):
+        estimate(20_000, "lora")
+
+
+def test_a_rank_above_the_hidden_size_is_flagged():
+    e = estimate("smollm2-135m", "lora", rank=1024)
+    assert len(e.warnings) == 1
+    warning = e.warnings[0]
+    assert "rank 1024 is above this model's hidden size (576)" in warning
+    assert "larger than the layer itself" in warning
+    assert "more than the 134.5M of the whole model" in warning
+    assert "warning: LoRA rank 1024" in e.to_text()
+    assert "Warning:" in e.to_html()
+
+
+def test_a_rank_above_the_narrow_key_value_side_names_those_layers():
+    # SmolLM2's k and v projections are 576 x 192: rank 256 exceeds their smaller side only.
+    (warning,) = estimate("smollm2-135m", "lora", rank=256).warnings
+    assert "k (192), v (192)" in warning and "hidden size" not in warning
+    assert estimate("smollm2-135m", "lora", rank=256, targets="qv").warnings[0].count("(192)") == 1
+
+
+def test_ordinary_ranks_and_full_fine_tuning_carry_no_warning():
+    assert estimate("smollm2-135m", "lora", rank=16).warnings == ()
+    assert estimate("llama-3-8b", "qlora", rank=64).warnings == ()
+    assert estimate("smollm2-135m", "full", rank=1024).warnings == ()
+    assert "warning" not in estimate("llama-3-8b", "lora").to_text()
+
+
+def test_full_fine_tuning_states_both_byte_counts():
+    note = estimate("llama-3-8b", "full").assumptions[2]
+    assert "12 bytes per parameter" in note and "16 bytes" in note and "master copy" in note
+    assert "128 GB instead of 96 GB" in note
+
+
+def test_widget_explains_out_of_range_inputs_and_fits_its_labels():
+    w = memory.widget()
+    result = w.children[-1]
+    model, billions = w.children[0].children
+    model.value = "custom"
+    billions.value = 0.01
+    assert "below the smallest model this estimator models" in result.value
+    assert "too few" not in result.value
+    model.value = "smollm2-135m"
+    rank = w.children[4].children[0]
+    rank.value = 1024
+    assert "Warning:" in result.value and "hidden size (576)" in result.value
+    controls = [model, billions, w.children[1], w.children[2], *w.children[3].children, *w.children[4].children]
+    assert all(c.style.description_width == "initial" for c in controls)
