@@ -51,7 +51,7 @@ def val_loss(model, tokenizer, rows) -> float:
     """Mean NLL over assistant tokens, fp32, identical for every arm."""
     import torch
 
-    from labkit.tokenize import tokenize_rows
+    from labkit.sft.tokenize import tokenize_rows
 
     toks, _ = tokenize_rows(rows, tokenizer, 512)
     total, count = 0.0, 0
@@ -115,7 +115,7 @@ def worker_labkit(arm: str, rows: int, steps: int) -> dict:
     import tempfile
 
     from labkit.config import TrainConfig
-    from labkit.train import train
+    from labkit.sft.train import train
 
     train_rows, val_rows = _data(rows)
     method = arm.split("-")[0]

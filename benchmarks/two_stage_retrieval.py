@@ -31,7 +31,8 @@ def main(argv: list[str]) -> int:
 
     import torch
 
-    from labkit.embed import experiment, two_stage
+    from labkit.embed import two_stage
+    from labkit.lessons import lesson6b as experiment
 
     start = time.perf_counter()
     exp = experiment.start(args.profile)

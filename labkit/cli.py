@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from labkit.errors import LabkitError
+
 
 def _doctor(args: argparse.Namespace) -> int:
     from labkit.doctor import main
@@ -29,19 +31,19 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from labkit.train import cli_train
+    from labkit.sft.train import cli_train
 
     return cli_train(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from labkit.experiments import cli_run
+    from labkit.lessons import cli_run
 
     return cli_run(args)
 
 
 def _progress(args: argparse.Namespace) -> int:
-    from labkit.progress import cli_progress
+    from labkit.quiz.report import cli_progress
 
     return cli_progress(args)
 
@@ -66,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train even if an identical finished run exists")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("run", help="run a course experiment headless and cache its run")
-    p.add_argument("experiment", nargs="?", help="experiment id, e.g. e3-rank-sweep (omit to list)")
+    p = sub.add_parser("run", help="run a lesson's experiments headless and cache their runs")
+    p.add_argument("lesson", nargs="?", help="a lesson id such as lesson2, or 'all' (omit to list them)")
     p.add_argument("--profile", choices=("smoke", "full"), help="overrides LABKIT_PROFILE")
     p.set_defaults(func=_run)
 
@@ -86,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, LookupError, FileNotFoundError) as exc:
-        # Config and data errors already carry the field or file:line; a traceback adds noise.
+    except LabkitError as exc:
+        # labkit's own errors already carry the field or file:line; a traceback adds noise. Anything
+        # else (raised inside transformers, TRL, torch) keeps its traceback: that is where the clue is.
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

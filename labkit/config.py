@@ -1,7 +1,11 @@
-"""`TrainConfig`: one typed, validated config for LoRA, QLoRA and full fine-tuning.
+"""Configs: one base for every typed, validated config in labkit, and `TrainConfig` for fine-tuning.
 
-Every field is documented below and checked in ``__post_init__``; a bad value raises
-:class:`ConfigError` naming the field and the value, e.g. ``rank=0: must be a positive integer``.
+:class:`ConfigBase` gives each config dataclass the same behaviour: ``from_dict`` (an unknown
+field names the nearest real one), ``from_yaml`` (relative paths resolved against the file),
+``to_dict`` / ``to_yaml``, ``replace`` and ``fingerprint`` (the short hash that names a run
+folder), and one error type, :class:`ConfigError`, whose message names the field and the value.
+:class:`TrainConfig` (LoRA / QLoRA / full) lives here; ``labkit.embed.EmbedConfig`` builds on the
+same base.
 
 >>> cfg = TrainConfig(method="lora", rank=16, epochs=2)
 >>> cfg.resolved_learning_rate()
@@ -15,11 +19,14 @@ labkit.config.ConfigError: rank=0: must be a positive integer (the LoRA rank r; 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from labkit.errors import LabkitError
 
 METHODS = ("lora", "qlora", "full")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -34,12 +41,78 @@ SMALL_MODEL_LEARNING_RATES = {"full": 5e-5, "lora": 2e-4, "qlora": 2e-4}
 SMALL_MODELS = ("smollm2-135m-instruct",)
 
 
-class ConfigError(ValueError):
+class ConfigError(LabkitError, ValueError):
     """A config field has a bad value; the message names the field and the value."""
 
 
+class ConfigBase:
+    """What every labkit config dataclass shares. Subclasses are ``@dataclass`` es.
+
+    ``_unhashed`` names fields that do not change a run's result (its name, where its files
+    are), so they stay out of :meth:`fingerprint`; :meth:`_hashed` may resolve defaults (``None``
+    meaning "per-method default") so that spelling a default out does not change the hash.
+    """
+
+    _unhashed: ClassVar[tuple[str, ...]] = ()
+    _path_fields: ClassVar[tuple[str, ...]] = ()
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def _hashed(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_dict().items() if k not in self._unhashed}
+
+    def fingerprint(self, extra: str = "") -> str:
+        """Ten hex digits of everything that changes the result (plus ``extra``, e.g. the data's hash)."""
+        blob = json.dumps(self._hashed(), sort_keys=True) + "|" + extra
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config"):
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: expected a mapping of field: value, got {type(values).__name__}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"{source}: unknown field {unknown[0]!r}{hint} (known fields: {', '.join(sorted(known))})")
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        config = cls.from_dict(values, source=str(path))
+        # Relative data paths are relative to the config file, not to wherever labkit was started.
+        changes = {name: str((path.parent / getattr(config, name)).resolve()) for name in cls._path_fields
+                   if getattr(config, name) and not Path(getattr(config, name)).is_absolute()}
+        return config.replace(**changes) if changes else config
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigBase):
     """Everything that decides a fine-tuning run. Identical configs (and data) share one run folder.
 
     Attributes:
@@ -123,6 +196,9 @@ class TrainConfig:
     train_file: str | None = None
     eval_file: str | None = None
 
+    _unhashed: ClassVar[tuple[str, ...]] = ("run_name", "train_file", "eval_file")
+    _path_fields: ClassVar[tuple[str, ...]] = ("train_file", "eval_file")
+
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ConfigError:
             return ConfigError(f"{name}={getattr(self, name)!r}: {why}")
@@ -191,59 +267,11 @@ class TrainConfig:
         table = SMALL_MODEL_LEARNING_RATES if self.model in SMALL_MODELS else SEED_LEARNING_RATES
         return table[self.method]
 
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def fingerprint(self, data_fingerprint: str = "") -> str:
-        """Short hash of everything that changes the result (not the run name or file paths)."""
-        relevant = {k: v for k, v in self.to_dict().items() if k not in ("run_name", "train_file", "eval_file")}
+    def _hashed(self) -> dict[str, Any]:
+        relevant = super()._hashed()
         relevant["alpha"] = self.resolved_alpha()
         relevant["learning_rate"] = self.resolved_learning_rate()
-        blob = json.dumps(relevant, sort_keys=True) + "|" + data_fingerprint
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-    # -----------------------------------------------------------------------------------------
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(known))}")
-        try:
-            return cls(**values)
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file")
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of field: value")
-        config = cls.from_dict(values, source=str(path))
-        # Relative data paths are relative to the config file, not to wherever labkit was started.
-        for name in ("train_file", "eval_file"):
-            value = getattr(config, name)
-            if value and not Path(value).is_absolute():
-                setattr(config, name, str((path.parent / value).resolve()))
-        return config
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        return relevant
 
 
 def _is_int(value: Any) -> bool:

@@ -91,7 +91,7 @@ def widget():
     """The flowchart as toggles; the recommendation updates as you change them."""
     import ipywidgets as widgets
 
-    from labkit.quiz_widgets import FallbackBox
+    from labkit.ui import FallbackBox
 
     toggles = {field: widgets.ToggleButtons(options=[("no", False), ("yes", True)], value=False,
                                             style={"button_width": "4em"})

@@ -67,9 +67,9 @@ def run_checks(load_models: bool = True) -> list[Check]:
     except Exception as exc:  # torch import itself failing is what the doctor is for
         checks.append(Check("FAIL", "torch import", repr(exc)))
 
-    checks.append(Check("INFO", "model cache", f"{paths.cache_dir()}  (set LABKIT_CACHE_DIR to move it)"))
-    checks.append(Check("INFO", "runs", f"{paths.runs_dir()}  (set LABKIT_RUNS_DIR to move it)"))
-    checks.append(Check("INFO", "progress", f"{paths.progress_file()}  (set LABKIT_PROGRESS to move it)"))
+    checks.append(Check("INFO", "model cache", f"{paths.shown(paths.cache_dir())}  (set LABKIT_CACHE_DIR to move it)"))
+    checks.append(Check("INFO", "runs", f"{paths.shown(paths.runs_dir())}  (set LABKIT_RUNS_DIR to move it)"))
+    checks.append(Check("INFO", "progress", f"{paths.shown(paths.progress_file())}  (set LABKIT_PROGRESS to move it)"))
     checks.append(Check("INFO", "hub access", "offline (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE") == "1"
                         else "allowed only when you name a hub id"))
 

@@ -3,6 +3,7 @@ JSONL reading whose every error names the file and line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -24,6 +25,14 @@ def write_atomic(path: str | Path, text: str) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    # The rename itself lives in the directory; without this a power cut can undo it.
+    if hasattr(os, "O_DIRECTORY"):
+        with contextlib.suppress(OSError):
+            dfd = os.open(path.parent, os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
     return path
 
 

@@ -448,7 +448,7 @@ def widget():
     """Model x method -> GB, with the breakdown and assumptions, updating as you change inputs."""
     import ipywidgets as widgets
 
-    from labkit.quiz_widgets import FallbackBox
+    from labkit.ui import FallbackBox
 
     # "initial" sizes each label to its text, so long ones ("checkpointing") are not cut off.
     label = {"style": {"description_width": "initial"}}

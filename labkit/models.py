@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.errors import LabkitError, UsageError
 from labkit.paths import cache_dir
 
 PRECISIONS = ("fp32", "bf16", "nf4")
@@ -81,7 +82,7 @@ DEFAULT_EMBEDDER = "minilm-l6"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(LabkitError, LookupError):
     """A model name that is neither embedded, a local folder, nor allowed to reach a hub."""
 
 
@@ -258,7 +259,7 @@ def load(
 
     _quiet_libraries()
     if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
+        raise UsageError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     start = time.perf_counter()
     path, from_cache = resolve(name)

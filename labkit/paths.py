@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from labkit.errors import UsageError
+
 
 def _course_root(start: Path | None = None) -> Path | None:
     """The checkout of this course, if the current directory lies inside one.
@@ -61,5 +63,21 @@ def profile() -> str:
     """``smoke`` (CI: few steps, tiny subsets) or ``full`` (a learner's default)."""
     value = os.environ.get("LABKIT_PROFILE", "full").strip().lower()
     if value not in ("smoke", "full"):
-        raise ValueError(f"LABKIT_PROFILE={value!r}: expected 'smoke' or 'full'")
+        raise UsageError(f"LABKIT_PROFILE={value!r}: expected 'smoke' or 'full'")
     return value
+
+
+def shown(path: str | Path) -> str:
+    """``path`` as a reader should see it: relative to the checkout, or with ``~`` for the home folder.
+
+    Notebooks are committed with their outputs; an absolute path would publish the layout of the
+    machine that executed them and mean nothing on anyone else's.
+    """
+    path = Path(path).expanduser().resolve()
+    root = _course_root()
+    if root is not None and path.is_relative_to(root):
+        return str(path.relative_to(root)) or "."
+    home = Path.home().resolve()
+    if path.is_relative_to(home):
+        return "~/" + str(path.relative_to(home))
+    return str(path)

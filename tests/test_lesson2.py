@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from labkit.experiments import lora_lesson as L
+from labkit.lessons import lesson2 as L
 
 
 def _evals(**fields_right):
@@ -33,19 +33,24 @@ def test_plans_and_arm_configs():
 
 def test_verdicts_follow_the_numbers():
     runs = {"r16": _run(2000 * 2**20), "qlora": _run(1200 * 2**20)}
-    flat = {r["claim"]: r["verdict"] for r in L.claims(_evals(r4=0.60, r16=0.62, r64=0.61, full=0.63, qlora=0.61), runs)}
+    rows = L.claims({"evals": _evals(r4=0.60, r16=0.62, r64=0.61, full=0.63, qlora=0.61), "runs": runs})
+    flat = {r.claim: r.verdict for r in rows}
+    assert all(r.held is True for r in rows)
     assert flat["rank barely matters (start at r=16)"] == "held"
     assert flat["LoRA r16 comes close to full fine-tuning"] == "held"
     assert flat["QLoRA needs far less memory"] == "held"
-    steep = {r["claim"]: r["verdict"] for r in L.claims(_evals(r4=0.20, r16=0.40, r64=0.55, full=0.70, qlora=0.30), runs)}
+    rows = L.claims({"evals": _evals(r4=0.20, r16=0.40, r64=0.55, full=0.70, qlora=0.30), "runs": runs})
+    steep = {r.claim: r.verdict for r in rows}
+    assert {r.claim: r.held for r in rows}["QLoRA loses little quality"] is False
     assert steep["rank barely matters (start at r=16)"].startswith("did not hold: ranks differ by 35")
     assert steep["LoRA r16 comes close to full fine-tuning"].startswith("did not hold: full FT ahead by 30")
     assert steep["QLoRA loses little quality"].startswith("did not hold: 10 points lower")
 
 
 def test_no_learning_gives_no_verdict():
-    rows = L.claims(_evals(r4=0.0, r16=0.02, r64=0.08, full=0.0), {})
-    assert rows and all(r["verdict"] == L.NO_SIGNAL for r in rows if r["claim"] != "fine-tuning fixes output format")
+    rows = L.claims({"evals": _evals(r4=0.0, r16=0.02, r64=0.08, full=0.0), "runs": {}})
+    assert rows and all(r.verdict == L.NO_SIGNAL and r.held is None for r in rows
+                        if r.claim != "fine-tuning fixes output format")
 
 
 def test_format_verdict_judges_the_schema_against_the_best_prompt():
@@ -54,10 +59,10 @@ def test_format_verdict_judges_the_schema_against_the_best_prompt():
 
     def verdict(r16):
         evals = {"base-careful": ev(0.0, 0.0), "base-few-shot": ev(0.99, 0.33), "r16": r16, "full": ev(1, 1)}
-        return {r["claim"]: r for r in L.claims(evals, {})}["fine-tuning fixes output format"]
+        return {r.claim: r for r in L.claims({"evals": evals, "runs": {}})}["fine-tuning fixes output format"]
 
     held = verdict(ev(1.0, 0.97))
-    assert held["verdict"] == "held" and "few-shot prompt 99% / 33%" in held["ours"]
-    assert verdict(ev(1.0, 0.68))["verdict"].startswith("partly")
+    assert held.verdict == "held" and "few-shot prompt 99% / 33%" in held.ours
+    assert verdict(ev(1.0, 0.68)).verdict.startswith("partly") and verdict(ev(1.0, 0.68)).held is None
     # parseable JSON alone does not count: the few-shot prompt's 99% braces are not 99% format
-    assert verdict(ev(1.0, 0.30))["verdict"] == "did not hold"
+    assert verdict(ev(1.0, 0.30)).verdict == "did not hold"

@@ -12,8 +12,9 @@ import textwrap
 
 import pytest
 
-from labkit import cli, progress, quiz
-from labkit.progress import ProgressStore, ProgressWarning
+from labkit import cli, quiz
+from labkit.quiz import progress, report
+from labkit.quiz.progress import ProgressStore, ProgressWarning
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_failed_rename_leaves_the_old_file_and_no_temp(store, monkeypatch):
 
 CRASH = textwrap.dedent("""
     import os, sys
-    from labkit import progress
+    from labkit.quiz import progress
     store = progress.ProgressStore(sys.argv[1])
     store.record_attempt("ada", "p1-legal-format", "1", "decision", ["C"], True)
     real_write = None
@@ -131,7 +132,8 @@ def test_a_newer_file_is_refused_not_moved(store):
 def test_concurrent_writers_do_not_lose_answers(store):
     script = textwrap.dedent("""
         import sys
-        from labkit import progress, quiz
+        from labkit import quiz
+        from labkit.quiz import progress
         store = progress.ProgressStore(sys.argv[1])
         for q in quiz.load_bank(int(sys.argv[2])).questions:
             store.record_attempt("ada", q.id, q.part, q.kind, ["A"], False)
@@ -146,11 +148,11 @@ def test_summary_per_part(store):
     _add(store, qid="p2-qlora-24gb", correct=True)
     _add(store, qid="p2-starting-rank", correct=False, selected=("A",))
     _add(store, qid="p2-starting-rank", correct=True, selected=("C",))
-    scores = {s.part: s for s in progress.summarize(store.records("ada"), quiz.load_all())}
+    scores = {s.part: s for s in report.summarize(store.records("ada"), quiz.load_all())}
     two = scores["2"]
     assert (two.answered, two.first_try_correct, two.solved, two.questions) == (2, 1, 2, 5)
     assert scores["practice"].answered == 0
-    table = progress.format_scores(list(scores.values()))
+    table = report.format_scores(list(scores.values()))
     assert "2/5" in table and table.splitlines()[-1].startswith("total")
 
 
@@ -173,7 +175,7 @@ def test_cli_csv_export(store, capsys, tmp_path):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(r["learner"], r["question_id"], r["first_attempt_correct"], r["first_answer"]) for r in rows] == [
         ("ada", "p2-qlora-24gb", "1", "D"), ("bob", "p2-qlora-24gb", "0", "A")]
-    assert tuple(rows[0]) == progress.CSV_FIELDS
+    assert tuple(rows[0]) == report.CSV_FIELDS
     out_file = tmp_path / "scores.csv"
     assert cli.main(["progress", "--file", str(store.path), "--csv", str(out_file), "--learner", "bob"]) == 0
     assert "wrote 1 rows" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from labkit import paths, quiz
-from labkit.progress import ProgressStore
+from labkit.quiz.progress import ProgressStore
 
 BANKS = sorted((paths.data_dir() / "quizzes").glob("*.yaml"))
 
@@ -190,6 +190,20 @@ def test_widget_records_first_attempt_and_allows_retry(store):
     assert second.correct and "Correct." in w.feedback.value
     [record] = store.records("ada")
     assert (record.attempts, record.first_attempt_correct, record.solved, record.first_answer) == (2, False, True, ("A",))
+
+
+def test_widget_shows_the_last_state_after_a_kernel_restart(store):
+    fresh = quiz.show("p2-qlora-24gb", store=store, learner="ada")
+    assert fresh.feedback.value == ""  # never answered: nothing to show
+    fresh.answer("A")
+    fresh.answer("D")
+    # a new widget (as after a restart) reads the progress file: answered, first try wrong, solved since
+    again = quiz.show("p2-qlora-24gb", store=store, learner="ada")
+    assert "Answered before" in again.feedback.value and "<b>wrong</b>" in again.feedback.value
+    assert "2 attempts" in again.feedback.value and "solved it since" in again.feedback.value
+    assert again.attempts == 2
+    # another learner in the same file starts blank
+    assert quiz.show("p2-qlora-24gb", store=store, learner="bob").feedback.value == ""
 
 
 def test_widget_uses_checkboxes_for_multi_answer(store):

@@ -42,6 +42,7 @@ def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
     proc.wait()
     folder = next(runs.iterdir())
     assert not (folder / "summary.json").exists(), "the killed run must not look finished"
+    assert folder.name.endswith(".partial"), "an interrupted run trains in its staging folder"
 
     resumed = subprocess.run([sys.executable, str(SCRIPT), str(runs), "--steps", "6", "--resume"], capture_output=True,
                              text=True, env=_env(), timeout=900)

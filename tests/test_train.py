@@ -10,7 +10,7 @@ import torch
 from helpers.tiny import noise_rows, pattern_rows
 from labkit.config import TrainConfig
 from labkit.data.chat import DataError
-from labkit.train import train
+from labkit.sft.train import train
 
 FAST = dict(batch_size=4, max_length=64, eval_every=2, log_every=1, early_stopping_patience=None)
 
@@ -129,7 +129,7 @@ def test_padding_free_loss_equals_padded_loss(isolated_runs):
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     from labkit import models
-    from labkit.tokenize import tokenize_rows
+    from labkit.sft.tokenize import tokenize_rows
 
     lm = models.load()
     rows, _ = tokenize_rows(pattern_rows(4), lm.tokenizer, 64)
@@ -146,7 +146,7 @@ def test_padding_free_loss_equals_padded_loss(isolated_runs):
 
 def test_loss_is_on_assistant_tokens_only():
     from labkit import models
-    from labkit.tokenize import tokenize_rows
+    from labkit.sft.tokenize import tokenize_rows
 
     lm = models.load()
     rows = [{"messages": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "hello"},
@@ -159,7 +159,7 @@ def test_loss_is_on_assistant_tokens_only():
 
 def test_long_rows_are_truncated_with_a_counted_warning(isolated_runs):
     from labkit import models
-    from labkit.tokenize import tokenize_rows
+    from labkit.sft.tokenize import tokenize_rows
 
     lm = models.load()
     long = [{"messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"}]}]
@@ -191,8 +191,8 @@ def test_answer_only_loss_equals_the_models_own_loss():
     from types import SimpleNamespace
 
     from labkit import models
-    from labkit.loss import answer_only_loss
-    from labkit.tokenize import tokenize_rows
+    from labkit.sft.loss import answer_only_loss
+    from labkit.sft.tokenize import tokenize_rows
 
     lm = models.load("smollm2-135m-instruct")
     toks, _ = tokenize_rows(pattern_rows(3), lm.tokenizer, 64)

@@ -14,10 +14,12 @@ import json
 from pathlib import Path
 from typing import Iterable
 
+from labkit.errors import LabkitError
+
 ROLES = ("system", "user", "assistant")
 
 
-class DataError(ValueError):
+class DataError(LabkitError, ValueError):
     """Bad input data; the message names the file and line (or the field and value)."""
 
 

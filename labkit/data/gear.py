@@ -33,6 +33,7 @@ from pathlib import Path
 
 import yaml
 
+from labkit.errors import LabkitError
 from labkit.paths import data_dir
 
 SEED = 7
@@ -56,7 +57,7 @@ ATTR_TEMPLATES = (
 PLAIN_TEMPLATES = ("{term} for {use}", "{noun} for {use}", "what {term} should I buy for {use}")
 
 
-class CatalogError(ValueError):
+class CatalogError(LabkitError, ValueError):
     """A catalog that cannot be used: empty, inconsistent, or with an unreadable file."""
 
 

@@ -12,14 +12,17 @@ One idea per module:
 * :mod:`labkit.embed.train`      - SentenceTransformerTrainer with MNRL (+ MatryoshkaLoss), run folders
 * :mod:`labkit.embed.evaluate`   - InformationRetrievalEvaluator per dimension, table, plot
 * :mod:`labkit.embed.two_stage`  - 64-dim shortlist + full-dim rerank: quality, speed, storage
-* :mod:`labkit.embed.experiment` - E10 on the gear catalog: base vs plain vs Matryoshka
+
+Experiment E10 (base vs plain vs Matryoshka on the gear catalog) is lesson 6b:
+:mod:`labkit.lessons.lesson6b`.
 
 >>> from labkit.embed import EmbedConfig, train
 >>> run = train(EmbedConfig(name="my-search", matryoshka_dims=(384, 128, 64)))   # doctest: +SKIP
 >>> model = run.load()                                                            # doctest: +SKIP
 """
 
-from labkit.embed.config import EmbedConfig, EmbedConfigError
+from labkit.config import ConfigError
+from labkit.embed.config import EmbedConfig
 from labkit.embed.data import (
     PairsFileError,
     RetrievalDataError,
@@ -30,10 +33,10 @@ from labkit.embed.data import (
     retrieval_set,
 )
 from labkit.embed.evaluate import PerDimensionEvaluator, plot_dims, rank, results_table, truncate
-from labkit.embed.train import EmbedRun, RunConflictError, train
+from labkit.embed.train import EmbedRun, train
 
 __all__ = [
-    "EmbedConfig", "EmbedConfigError", "EmbedRun", "PairsFileError", "PerDimensionEvaluator",
-    "RetrievalDataError", "RetrievalSet", "RunConflictError", "SkippedQueriesWarning", "load_pairs",
+    "ConfigError", "EmbedConfig", "EmbedRun", "PairsFileError", "PerDimensionEvaluator",
+    "RetrievalDataError", "RetrievalSet", "SkippedQueriesWarning", "load_pairs",
     "pairs_dataset", "plot_dims", "rank", "results_table", "retrieval_set", "train", "truncate",
 ]

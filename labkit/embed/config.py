@@ -1,7 +1,8 @@
 """`EmbedConfig`: one typed, validated config for an embedding fine-tune (plain or Matryoshka).
 
 Every field is documented on the class and checked in ``__post_init__``; a bad value raises
-:class:`EmbedConfigError` naming the field and the value. A dimension larger than the model's
+:class:`labkit.config.ConfigError` naming the field and the value (the base, ``from_dict``,
+``from_yaml``, ``to_dict`` and ``fingerprint`` are shared with ``TrainConfig``). A dimension larger than the model's
 can only be caught once the model is known: :meth:`EmbedConfig.check_model_dim` does that before
 any training starts.
 
@@ -11,27 +12,23 @@ any training starts.
 >>> EmbedConfig(matryoshka_dims=(384, 0))
 Traceback (most recent call last):
 ...
-labkit.embed.config.EmbedConfigError: matryoshka_dims=(384, 0): every dimension must be a positive integer
+labkit.config.ConfigError: matryoshka_dims=(384, 0): every dimension must be a positive integer
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from labkit.config import ConfigBase, ConfigError, _is_int, _is_number
+
 DEFAULT_DIMS = (384, 256, 128, 64, 32)
 
 
-class EmbedConfigError(ValueError):
-    """A config field has a bad value; the message names the field and the value."""
-
 
 @dataclass(frozen=True)
-class EmbedConfig:
+class EmbedConfig(ConfigBase):
     """Everything that decides one embedding fine-tune. Identical configs share one run folder.
 
     Attributes:
@@ -95,7 +92,7 @@ class EmbedConfig:
 
     # -----------------------------------------------------------------------------------------
     def _fail(self, field: str, why: str) -> None:
-        raise EmbedConfigError(f"{field}={getattr(self, field)!r}: {why}")
+        raise ConfigError(f"{field}={getattr(self, field)!r}: {why}")
 
     def _validate(self) -> None:
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name):
@@ -162,37 +159,7 @@ class EmbedConfig:
         """The dimensions, largest first."""
         return tuple(sorted(self.matryoshka_dims, reverse=True))
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "EmbedConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise EmbedConfigError(f"{source}: unknown field(s) {unknown}; known: {sorted(known)}")
-        return cls(**raw)
-
-    def config_hash(self) -> str:
-        """Ten hex digits of the canonical JSON: the same settings always give the same folder."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:10]
-
     @property
     def run_folder_name(self) -> str:
-        return f"{self.name}-{self.config_hash()}"
+        return f"{self.name}-{self.fingerprint()}"
 
-    def replace(self, **changes: Any) -> "EmbedConfig":
-        return dataclasses.replace(self, **changes)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

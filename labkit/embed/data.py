@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from labkit.errors import LabkitError
 from labkit.files import iter_jsonl
 
 REQUIRED = ("anchor", "positive")
 OPTIONAL = ("negative",)
 
 
-class PairsFileError(ValueError):
+class PairsFileError(LabkitError, ValueError):
     """A training-pairs file that cannot be used; the message names the file (and line)."""
 
 
-class RetrievalDataError(ValueError):
+class RetrievalDataError(LabkitError, ValueError):
     """Queries, corpus or relevance labels that cannot be evaluated."""
 
 

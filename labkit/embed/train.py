@@ -6,10 +6,10 @@ with the same words). MatryoshkaLoss (Kusupati et al. 2022) applies that same lo
 384, 256, 128, 64 and 32 numbers of each embedding and sums the results, so every prefix is
 trained to be an embedding of its own.
 
-Each run lives in ``runs/<name>-<config hash>/``: ``config.yaml``, ``metrics.jsonl``,
-``summary.json`` (written last: a folder without it never counts as finished), ``loss.png`` and
-``model/`` (safetensors). An identical config reuses the finished run; ``retrain=True`` moves
-the old folder aside first. A folder whose stored config differs is never overwritten.
+Each run follows labkit's one run protocol (:mod:`labkit.runs`): it trains in
+``runs/<name>-<config hash>.partial/`` and is renamed once ``summary.json`` is written, holding
+``config.yaml``, ``metrics.jsonl``, ``summary.json``, ``loss.png`` and ``model/`` (safetensors).
+An identical config reuses the finished run; ``retrain=True`` moves the old folder aside first.
 
 >>> run = train(EmbedConfig(name="gear-mrl"))              # doctest: +SKIP
 >>> model = run.load()                                     # doctest: +SKIP
@@ -17,51 +17,29 @@ the old folder aside first. A folder whose stored config differs is never overwr
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import resource
 import shutil
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-import yaml
-
+from labkit import runs
 from labkit.embed.config import EmbedConfig
 from labkit.embed.data import RetrievalSet, load_pairs, pairs_dataset, retrieval_set
 from labkit.embed.evaluate import PerDimensionEvaluator
-from labkit.live import LiveBoard, LiveLossCallback, TrainerCallback
+from labkit.live import LiveBoard, LiveLossCallback, ProgressCallback, ProgressLine, TrainerCallback, quiet_trainer
+from labkit.measure import PeakMemory
 from labkit.paths import runs_dir
-from labkit.runs import move_aside, read_metrics, write_atomic
 
 _METRIC_KEY = re.compile(r"^eval_.*_dim(\d+)_cosine_(ndcg@10)$")
 
 
-class RunConflictError(RuntimeError):
-    """A run folder holds a different config than the one asked for."""
-
-
-@dataclass
-class EmbedRun:
+class EmbedRun(runs.RunRecord):
     """A finished (or reused) embedding fine-tune, read back from its folder."""
 
-    path: Path
-    config: EmbedConfig
-    summary: dict[str, Any]
-    history: list[dict] = field(default_factory=list)
-    reused: bool = False
-
-    @classmethod
-    def open(cls, path: str | Path, reused: bool = False) -> "EmbedRun":
-        path = Path(path)
-        if not (path / "summary.json").is_file():
-            raise FileNotFoundError(f"{path}: not a finished run (no summary.json)")
-        config = EmbedConfig.from_dict(yaml.safe_load((path / "config.yaml").read_text()), str(path / "config.yaml"))
-        summary = json.loads((path / "summary.json").read_text())
-        return cls(path, config, summary, read_metrics(path), reused)
+    config_class: ClassVar[type] = EmbedConfig
+    summary_keys: ClassVar[tuple[str, ...]] = ("arm", "steps", "pairs", "wall_seconds", "train_seconds",
+                                               "final_train_loss", "peak_rss_bytes")
 
     @property
     def model_dir(self) -> Path:
@@ -73,28 +51,18 @@ class EmbedRun:
 
         return SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
 
-    def replay(self, loss_board: LiveBoard | None = None, metric_board: LiveBoard | None = None,
-               label: str | None = None) -> None:
-        """Draw a reused run's stored curves, so a cached notebook still shows them."""
+    def replay(self, loss_board: LiveBoard | None = None, label: str | None = None,
+               metric_board: LiveBoard | None = None) -> None:
+        """Draw the stored loss curves, and the nDCG@10 per dimension on ``metric_board``."""
         label = label or self.config.name
+        super().replay(loss_board, label)
+        if metric_board is None:
+            return
         for row in self.history:
-            step = row.get("step", 0)
-            if loss_board is not None and "loss" in row:
-                loss_board.add(f"{label} train", step, row["loss"])
-            if loss_board is not None and "eval_loss" in row:
-                loss_board.add(f"{label} val", step, row["eval_loss"])
-            if metric_board is not None:
-                for key, value in row.items():
-                    match = _METRIC_KEY.match(key)
-                    if match:
-                        metric_board.add(f"{label} @{match.group(1)}", step, value)
-
-    def _repr_html_(self) -> str:
-        s = self.summary
-        note = " (reused: identical config already trained)" if self.reused else ""
-        rows = "".join(f"<tr><td>{k}</td><td>{s.get(k)}</td></tr>"
-                       for k in ("arm", "steps", "pairs", "wall_seconds", "train_seconds", "final_train_loss"))
-        return f"<b>{self.path.name}</b>{note}<table>{rows}</table>"
+            for key, value in row.items():
+                match = _METRIC_KEY.match(key)
+                if match:
+                    metric_board.add(f"{label} @{match.group(1)}", row.get("step", 0), value)
 
 
 class MetricCallback(TrainerCallback):
@@ -112,21 +80,6 @@ class MetricCallback(TrainerCallback):
                 self.board.add(f"{self.label} @{match.group(1)}", state.global_step, value)
 
 
-class JsonlLogger(TrainerCallback):
-    """One ``metrics.jsonl`` row per Trainer log, flushed at once (a killed run keeps its rows)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def write(self, row: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        self.write({"step": state.global_step, **{k: v for k, v in (logs or {}).items()
-                                                  if isinstance(v, (int, float, str))}})
-
-
 def run_path(config: EmbedConfig) -> Path:
     return runs_dir() / config.run_folder_name
 
@@ -135,10 +88,6 @@ def _training_rows(config: EmbedConfig, catalog) -> list[dict[str, str]]:
     if config.pairs_path:
         return load_pairs(config.pairs_path)
     return [{"anchor": t.anchor, "positive": t.positive, "negative": t.negative} for t in catalog.train_pairs]
-
-
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def train(config: EmbedConfig, catalog=None, *, val: RetrievalSet | None = None, retrain: bool = False,
@@ -162,18 +111,12 @@ def train(config: EmbedConfig, catalog=None, *, val: RetrievalSet | None = None,
 
     label = label or config.name
     folder = run_path(config)
-    if (folder / "summary.json").is_file():
-        stored = EmbedConfig.from_dict(yaml.safe_load((folder / "config.yaml").read_text()), str(folder))
-        if stored != config:
-            raise RunConflictError(f"{folder} holds a different config ({stored}); refusing to overwrite it")
-        if not retrain:
-            run = EmbedRun.open(folder, reused=True)
-            board = loss_board or LiveBoard(title=f"{label}: loss (reused run)", xlabel="step", ylabel="loss")
-            run.replay(board, metric_board, label)
-            board.finish()
-            return run
-    if folder.exists():  # finished and retrain asked, or an interrupted run: keep it, aside
-        move_aside(folder)
+    if runs.is_finished(folder) and not retrain:
+        run = EmbedRun.open(folder, reused=True)
+        board = loss_board or LiveBoard(title=f"{label}: loss (reused run)", xlabel="step", ylabel="loss")
+        run.replay(board, label, metric_board)
+        board.finish()
+        return run
 
     # ---- everything that can be wrong is checked here, before the first step ----------------
     catalog = catalog or gear.load()
@@ -182,6 +125,8 @@ def train(config: EmbedConfig, catalog=None, *, val: RetrievalSet | None = None,
     from labkit.models import load_embedder
 
     start = time.perf_counter()
+    progress = ProgressLine(label)
+    progress.note("loading the model")
     train_ds = pairs_dataset(_training_rows(config, catalog), config.use_hard_negatives, config.max_pairs)
     model = load_embedder(config.model)
     model.max_seq_length = config.max_seq_length
@@ -201,80 +146,75 @@ def train(config: EmbedConfig, catalog=None, *, val: RetrievalSet | None = None,
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
-    from transformers.trainer_callback import PrinterCallback
 
     loss = MultipleNegativesRankingLoss(model)
     if config.use_matryoshka:
         loss = MatryoshkaLoss(model, loss, list(config.matryoshka_dims),
                               list(config.matryoshka_weights) if config.matryoshka_weights else None)
 
-    runs_dir().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=runs_dir()))
-    try:
-        steps_per_epoch = max(1, len(train_ds) // config.batch_size)
-        total_steps = max(1, int(round(steps_per_epoch * config.epochs)))
-        args = SentenceTransformerTrainingArguments(
-            output_dir=str(staging / "trainer"), num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
-            learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio,
-            logging_steps=max(1, total_steps // 12),
-            eval_strategy="steps" if config.eval_every and (val_ds or evaluator) else "no",
-            eval_steps=config.eval_every or None, save_strategy="no", report_to="none",
-            seed=config.seed, data_seed=config.seed, disable_tqdm=True, dataloader_num_workers=0,
-            # Two copies of one product in a batch would make it a "negative" of itself.
-            batch_sampler=BatchSamplers.NO_DUPLICATES, use_cpu=True,
-        )
-        board = loss_board or LiveBoard(title=f"{label}: loss", xlabel="step", ylabel="loss")
-        logger = JsonlLogger(staging / "metrics.jsonl")
-        # Step 0: where the base model stands on the val queries, so the curve starts there.
-        before = evaluator(model) if evaluator else {}
-        logger.write({"step": 0, **{f"eval_{k}": v for k, v in before.items()}})
-        if metric_board is not None and evaluator:
-            for d in evaluator.dims:
-                metric_board.add(f"{label} @{d}", 0, before[f"val_dim{d}_cosine_ndcg@10"])
-        # Widget examples only matter for a model card on the Hub (we never publish one), and
-        # their progress bar would land in the lesson's output.
-        model.model_card_data.set_widget_examples = lambda dataset: None
-        trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, loss=loss, evaluator=evaluator,
-            callbacks=[LiveLossCallback(board, label, finish=False), MetricCallback(metric_board, label), logger],
-        )
-        # With tqdm off the Trainer prints every log dict; metrics.jsonl and the live plot have them.
-        trainer.remove_callback(PrinterCallback)
-        train_start = time.perf_counter()
+    staging = runs.begin(folder, config.to_yaml(), retrain=retrain)
+    steps_per_epoch = max(1, len(train_ds) // config.batch_size)
+    total_steps = max(1, int(round(steps_per_epoch * config.epochs)))
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(staging / "trainer"), num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
+        learning_rate=config.learning_rate, warmup_steps=config.warmup_ratio,
+        logging_steps=max(1, total_steps // 12),
+        eval_strategy="steps" if config.eval_every and (val_ds or evaluator) else "no",
+        eval_steps=config.eval_every or None, save_strategy="no", report_to="none",
+        seed=config.seed, data_seed=config.seed, disable_tqdm=True, dataloader_num_workers=0,
+        # Two copies of one product in a batch would make it a "negative" of itself.
+        batch_sampler=BatchSamplers.NO_DUPLICATES, use_cpu=True,
+    )
+    board = loss_board or LiveBoard(title=f"{label}: loss", xlabel="step", ylabel="loss")
+    logger = runs.MetricsLogger(staging)
+    # Step 0: where the base model stands on the val queries, so the curve starts there.
+    progress.note("scoring the starting point")
+    before = evaluator(model) if evaluator else {}
+    logger.write({"step": 0, **{f"eval_{k}": v for k, v in before.items()}})
+    if metric_board is not None and evaluator:
+        for d in evaluator.dims:
+            metric_board.add(f"{label} @{d}", 0, before[f"val_dim{d}_cosine_ndcg@10"])
+    # Widget examples only matter for a model card on the Hub (we never publish one), and
+    # their progress bar would land in the lesson's output.
+    model.model_card_data.set_widget_examples = lambda dataset: None
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, loss=loss, evaluator=evaluator,
+        callbacks=[LiveLossCallback(board, label, finish=False), MetricCallback(metric_board, label), logger,
+                   ProgressCallback(progress)],
+    )
+    quiet_trainer(trainer)
+    train_start = time.perf_counter()
+    with PeakMemory() as mem:
         result = trainer.train()
-        train_seconds = time.perf_counter() - train_start
-        last_eval_step = max((r["step"] for r in read_metrics(staging) if "eval_loss" in r), default=-1)
-        needs_final = (val_ds is not None or evaluator is not None) and last_eval_step != trainer.state.global_step
-        final = trainer.evaluate() if needs_final else {}
-        board.finish(staging / "loss.png")
+    train_seconds = time.perf_counter() - train_start
+    last_eval_step = max((r["step"] for r in runs.read_metrics(staging) if "eval_loss" in r), default=-1)
+    needs_final = (val_ds is not None or evaluator is not None) and last_eval_step != trainer.state.global_step
+    final = trainer.evaluate() if needs_final else {}
+    board.finish(staging / "loss.png")
 
-        model.save(str(staging / "model"), safe_serialization=True)
-        shutil.rmtree(staging / "trainer", ignore_errors=True)
-        history = read_metrics(staging)
-        final_val = {k: v for r in history for k, v in r.items() if _METRIC_KEY.match(k)}
-        summary = {
-            "arm": "matryoshka" if config.use_matryoshka else "plain",
-            "steps": trainer.state.global_step, "pairs": len(train_ds), "epochs": config.epochs,
-            "final_train_loss": result.training_loss,
-            "final_eval_loss": final.get("eval_loss", next((r["eval_loss"] for r in reversed(history)
-                                                            if "eval_loss" in r), None)),
-            "val_ndcg@10_by_dim": {m.group(1): v for k, v in final_val.items() if (m := _METRIC_KEY.match(k))},
-            "val_ndcg@10_before": {str(d): before[f"val_dim{d}_cosine_ndcg@10"] for d in evaluator.dims}
-                                  if evaluator else {},
-            "val_queries": len(val_set) if val_set else 0,
-            "val_queries_skipped": len(val_set.skipped) if val_set else 0,
-            "train_seconds": round(train_seconds, 1), "wall_seconds": round(time.perf_counter() - start, 1),
-            "pairs_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
-            "peak_rss_bytes": _peak_rss_bytes(), "torch_threads": _threads(),
-            "model_dir": "model", "weights_format": "safetensors",
-        }
-        write_atomic(staging / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-        write_atomic(staging / "summary.json", json.dumps(summary, indent=1))
-        os.replace(staging, folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    model.save(str(staging / "model"), safe_serialization=True)
+    shutil.rmtree(staging / "trainer", ignore_errors=True)
+    history = runs.read_metrics(staging)
+    final_val = {k: v for r in history for k, v in r.items() if _METRIC_KEY.match(k)}
+    summary = {
+        "arm": "matryoshka" if config.use_matryoshka else "plain",
+        "steps": trainer.state.global_step, "pairs": len(train_ds), "epochs": config.epochs,
+        "final_train_loss": result.training_loss,
+        "final_eval_loss": final.get("eval_loss", next((r["eval_loss"] for r in reversed(history)
+                                                        if "eval_loss" in r), None)),
+        "val_ndcg@10_by_dim": {m.group(1): v for k, v in final_val.items() if (m := _METRIC_KEY.match(k))},
+        "val_ndcg@10_before": {str(d): before[f"val_dim{d}_cosine_ndcg@10"] for d in evaluator.dims}
+                              if evaluator else {},
+        "val_queries": len(val_set) if val_set else 0,
+        "val_queries_skipped": len(val_set.skipped) if val_set else 0,
+        "train_seconds": round(train_seconds, 1), "wall_seconds": round(time.perf_counter() - start, 1),
+        "pairs_per_second": round(len(train_ds) * config.epochs / train_seconds, 2),
+        # sampled during training only: a second arm in the same process does not inherit the first's peak
+        "peak_rss_bytes": mem.peak_rss, "rss_before_bytes": mem.start_rss, "torch_threads": _threads(),
+        "model_dir": "model", "weights_format": "safetensors",
+    }
+    runs.finish(staging, folder, summary)
     return EmbedRun.open(folder)
 
 

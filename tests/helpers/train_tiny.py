@@ -25,7 +25,7 @@ def main() -> None:
     os.environ["LABKIT_RUNS_DIR"] = args.runs_dir
 
     from labkit.config import TrainConfig
-    from labkit.train import train
+    from labkit.sft.train import train
 
     cfg = TrainConfig(run_name="tiny", method="lora", max_steps=args.steps, learning_rate=2e-3, batch_size=4,
                       max_length=64, eval_every=2, log_every=1, early_stopping_patience=None)

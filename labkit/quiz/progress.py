@@ -21,25 +21,20 @@ open at once do not drop each other's answers.
 from __future__ import annotations
 
 import contextlib
-import csv
 import getpass
-import io
 import json
 import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from labkit import paths
-from labkit.files import write_atomic as atomic_write_text
+from labkit.files import write_atomic
 
 VERSION = 1
-CSV_FIELDS = ("learner", "part", "question_id", "kind", "first_attempt_correct", "attempts", "solved",
-              "first_answer", "first_attempt_at", "last_attempt_at")
 
 
 class ProgressWarning(UserWarning):
@@ -68,16 +63,6 @@ class QuestionRecord:
                 "last_attempt_at": self.last_at}
 
 
-@dataclass(frozen=True)
-class PartScore:
-    part: str
-    title: str
-    questions: int
-    answered: int
-    first_try_correct: int
-    solved: int
-
-
 def learner_name(explicit: str | None = None) -> str:
     """``explicit``, else ``$LABKIT_LEARNER``, else the login name, else "learner"."""
     for candidate in (explicit, os.environ.get("LABKIT_LEARNER")):
@@ -91,11 +76,7 @@ def learner_name(explicit: str | None = None) -> str:
 
 def where_saved(learner: str | None = None) -> str:
     """One line for a notebook: whose answers go where (home shown as ~)."""
-    path = str(paths.progress_file())
-    home = str(Path.home())
-    if path.startswith(home + os.sep):
-        path = "~" + path[len(home):]
-    return (f"Answers are saved for '{learner_name(learner)}' in {path} "
+    return (f"Answers are saved for '{learner_name(learner)}' in {paths.shown(paths.progress_file())} "
             "(set LABKIT_LEARNER or LABKIT_PROGRESS to change either).")
 
 
@@ -122,14 +103,6 @@ def _problem(doc) -> str | None:
             if not _entry_ok(entry):
                 return f"learner {learner!r}, question {qid!r}: malformed entry"
     return None
-    # The rename itself lives in the directory; without this a power cut can undo it.
-    if hasattr(os, "O_DIRECTORY"):
-        with contextlib.suppress(OSError):
-            dfd = os.open(path.parent, os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
 
 
 class ProgressStore:
@@ -206,6 +179,13 @@ class ProgressStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def record(self, learner: str, question_id: str) -> QuestionRecord | None:
+        """One learner's record for one question, or None if never answered."""
+        try:
+            return next((r for r in self.records(learner) if r.question_id == question_id), None)
+        except (OSError, ValueError):
+            return None
+
     def record_attempt(self, learner: str, question_id: str, part: str, kind: str,
                        selected: Sequence[str], correct: bool, when: str | None = None) -> QuestionRecord:
         """Add one attempt. The first attempt fixes ``first_attempt_correct`` for good."""
@@ -222,79 +202,5 @@ class ProgressStore:
             entry["last_at"] = when
             if correct and not entry.get("solved"):
                 entry["solved"], entry["solved_at"] = True, when
-            atomic_write_text(self.path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+            write_atomic(self.path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
         return next(r for r in self.records(learner) if r.question_id == question_id)
-
-
-# ---------------------------------------------------------------------------------------------
-# Scores and reports
-
-
-def summarize(records: Iterable[QuestionRecord], banks: dict) -> list[PartScore]:
-    """Per-part scores for one learner's records against the banks (``quiz.load_all()``)."""
-    by_id = {r.question_id: r for r in records}
-    scores = []
-    for part, bank in banks.items():
-        mine = [by_id[q.id] for q in bank.questions if q.id in by_id]
-        scores.append(PartScore(part=part, title=bank.title, questions=len(bank.questions),
-                                answered=len(mine), first_try_correct=sum(r.first_attempt_correct for r in mine),
-                                solved=sum(r.solved for r in mine)))
-    return scores
-
-
-def format_scores(scores: Sequence[PartScore]) -> str:
-    """A small fixed-width table: answered and first-try-correct per part, then the total."""
-    rows = [("part", "answered", "right first try", "solved")]
-    for s in scores:
-        label = "practice" if s.part == "practice" else f"{s.part} {s.title}"
-        rows.append((label[:34], f"{s.answered}/{s.questions}", str(s.first_try_correct), str(s.solved)))
-    total_q = sum(s.questions for s in scores)
-    rows.append(("total", f"{sum(s.answered for s in scores)}/{total_q}",
-                 str(sum(s.first_try_correct for s in scores)), str(sum(s.solved for s in scores))))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    lines.insert(len(lines) - 1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
-def write_csv(records: Iterable[QuestionRecord], out) -> int:
-    """Write records as CSV (``CSV_FIELDS``) to an open text stream; return the row count."""
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    n = 0
-    for r in records:
-        writer.writerow(r.csv_row())
-        n += 1
-    return n
-
-
-def cli_progress(args) -> int:
-    """``labkit progress [--learner NAME] [--file PATH] [--csv PATH|-]``.
-
-    Prints one learner's per-part scores. ``--csv`` exports every learner in the file (or only
-    ``--learner`` when given) for an instructor to merge.
-    """
-    from labkit import quiz
-
-    store = ProgressStore(args.file)
-    if args.csv:
-        records = store.records(args.learner.strip() if args.learner else None)
-        if args.csv == "-":
-            write_csv(records, sys.stdout)
-        else:
-            buffer = io.StringIO()
-            n = write_csv(records, buffer)
-            atomic_write_text(Path(args.csv), buffer.getvalue())
-            print(f"wrote {n} rows to {args.csv}")
-        return 0
-    learner = learner_name(args.learner)
-    records = store.records(learner)
-    print(f"Quiz progress for {learner} ({store.path})\n")
-    print(format_scores(summarize(records, quiz.load_all())))
-    if not records:
-        others = [n for n in store.learners() if n != learner]
-        hint = f" Learners in this file: {', '.join(others)}." if others else ""
-        print(f"\nNo answers recorded for {learner} yet.{hint}")
-    return 0

@@ -1,13 +1,14 @@
-"""Lesson 2's experiments: format control (E2), the rank sweep (E3) and QLoRA's memory (E4).
+"""Lesson 2, LoRA and QLoRA: format control (E2), the rank sweep (E3) and QLoRA's memory (E4).
 
 Every arm fine-tunes SmolLM2-135M-Instruct on the Northwind formulary's JSON task with the same
 rows, steps, batch and seed; only the method and rank change. Each arm trains in its own
-process (:func:`labkit.isolate.train_isolated`) so its peak memory is its own, and is cached by
+process (:func:`labkit.sft.isolate.train_isolated`) so its peak memory is its own, and is cached by
 config hash, so re-running the notebook (or ``labkit run lesson2`` beforehand) costs nothing.
 Evaluations are cached next to the run they judge.
 
 >>> plan = Plan.for_profile("smoke")                      # doctest: +SKIP
->>> runs = train_arms(plan, ["r4", "r16"], board)          # doctest: +SKIP
+>>> results = run(plan, board)                             # doctest: +SKIP
+>>> claims(results)                                        # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 from labkit import paths
 from labkit.config import TrainConfig
-from labkit.runs import Run, write_atomic
+from labkit.errors import UsageError
+from labkit.evaluate.claims import Claim
+from labkit.runs import cached_json
+from labkit.sft import Run
 
+TITLE = "LoRA and QLoRA: E2 format control, E3 rank sweep, E4 QLoRA memory"
+NOTEBOOK = "02_lora_and_qlora.ipynb"
 ARMS = ("r4", "r16", "r64", "full", "qlora")
+PROMPTS = ("dataset", "careful", "few-shot")
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,12 @@ def arm_config(arm: str, plan: Plan) -> TrainConfig:
     if arm == "qlora":
         return TrainConfig(run_name="lesson2-qlora", method="qlora", rank=16,
                            learning_rate=LESSON_LEARNING_RATES["qlora"], **common)
-    raise ValueError(f"arm={arm!r}: expected one of {', '.join(ARMS)}")
+    raise UsageError(f"arm={arm!r}: expected one of {', '.join(ARMS)}")
 
 
 def train_arms(plan: Plan, arms, board=None, retrain: bool = False) -> dict[str, Run]:
     """Train (or reuse) each arm in its own process, drawing all curves on one board."""
-    from labkit.isolate import train_isolated
+    from labkit.sft import train_isolated
 
     train_rows, val_rows, _ = data(plan)
     return {arm: train_isolated(arm_config(arm, plan), train_rows, val_rows, board=board, label=arm,
@@ -98,14 +103,6 @@ def train_arms(plan: Plan, arms, board=None, retrain: bool = False) -> dict[str,
 
 # ---------------------------------------------------------------------------------------------
 # evaluation, cached
-
-
-def _cached(path: Path, compute: Callable[[], dict]) -> dict:
-    if path.is_file():
-        return json.loads(path.read_text())
-    result = compute()
-    write_atomic(path, json.dumps(result, indent=1))
-    return result
 
 
 def _report_dict(report) -> dict:
@@ -128,7 +125,7 @@ def evaluate_run(run: Run, plan: Plan) -> dict:
         loaded = run.load()
         return _report_dict(evaluate_domain(loaded, test_rows, limit=len(test_rows)))
 
-    return _cached(run.path / "evals" / f"domain-{key}.json", compute)
+    return cached_json(run.path / "evals" / f"domain-{key}.json", compute)
 
 
 def evaluate_base(plan: Plan, prompt: str = "dataset", model: str = "smollm2-135m-instruct") -> dict:
@@ -141,15 +138,35 @@ def evaluate_base(plan: Plan, prompt: str = "dataset", model: str = "smollm2-135
     _, _, test_rows = data(plan)
     system = None if prompt == "dataset" else format_prompt()
     shots = balanced(formulary.load_split("train"), 3) if prompt == "few-shot" else None
-    if prompt not in ("dataset", "careful", "few-shot"):
-        raise ValueError(f"prompt={prompt!r}: expected 'dataset', 'careful' or 'few-shot'")
+    if prompt not in PROMPTS:
+        raise UsageError(f"prompt={prompt!r}: expected 'dataset', 'careful' or 'few-shot'")
     key = hashlib.sha256(json.dumps([model, prompt, system, [r["id"] for r in test_rows]]).encode()).hexdigest()[:10]
 
     def compute():
         return _report_dict(evaluate_domain(models.load(model), test_rows, system=system, shots=shots,
                                             limit=len(test_rows)))
 
-    return _cached(paths.runs_dir() / "base-evals" / f"{prompt}-{key}.json", compute)
+    return cached_json(paths.runs_dir() / "base-evals" / f"{prompt}-{key}.json", compute)
+
+
+def run(plan: Plan, board=None, log=print) -> dict:
+    """Every arm trained (or reused) and evaluated, and the base model under each prompt.
+
+    Returns ``{"plan", "runs": {arm: Run}, "evals": {arm or "base-<prompt>": metrics}}``.
+    """
+    evals = {}
+    for prompt in PROMPTS:
+        evals[f"base-{prompt}"] = result = evaluate_base(plan, prompt)
+        log(f"  base model, {prompt} prompt: fields right {result['partial_credit']:.1%}, "
+            f"schema-valid {result['schema_valid']:.1%}")
+    trained = {}
+    for arm in ARMS:
+        trained[arm] = train_arms(plan, [arm], board)[arm]
+        evals[arm] = result = evaluate_run(trained[arm], plan)
+        log(f"  {arm:<6} {'reused' if trained[arm].reused else 'trained'}: best val loss "
+            f"{trained[arm].summary['best_eval_loss']:.3f}, fields right {result['partial_credit']:.1%}, "
+            f"schema-valid {result['schema_valid']:.1%}")
+    return {"plan": plan, "runs": trained, "evals": evals}
 
 
 def results_table(runs: dict[str, Run], evals: dict[str, dict], estimates: dict[str, float] | None = None) -> list[dict]:
@@ -197,12 +214,14 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
-def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
-    """Seed figure | paper figure | our figure | verdict, each verdict computed from our numbers.
+def claims(results: dict) -> list[Claim]:
+    """Article figure | paper figure | our figure | verdict, each verdict computed from our numbers.
 
-    ``evals`` holds ``base-careful`` (optionally ``base-few-shot``) and one entry per arm (from the
-    evaluate_* functions); ``runs`` the arms' runs (for memory).
+    ``results`` is what :func:`run` returns (the notebook builds the same dict step by step):
+    ``evals`` holds ``base-careful`` (optionally ``base-few-shot``) and one entry per arm;
+    ``runs`` the arms' runs (for memory).
     """
+    evals, runs = results["evals"], results["runs"]
     # Quality is the share of answer fields right on held-out questions ("partial credit"): a
     # CPU-sized run gets few answers entirely right, and all-or-nothing accuracy then hides real
     # differences between arms. Exact accuracy is shown beside it.
@@ -217,7 +236,7 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
         spread = max(acc[a] for a in lora_ranks) - min(acc[a] for a in lora_ranks)
         rows.append({
             "claim": "rank barely matters (start at r=16)",
-            "seed": "r4 90-95%, r16 97-99%, r64 99-100% of full FT",
+            "article": "r4 90-95%, r16 97-99%, r64 99-100% of full FT",
             "paper": "LoRA (GPT-3, WikiSQL): 73.4 r1, 73.8 r8, 73.5 r64",
             "ours": "fields right: " + ", ".join(f"{a} {_pct(acc[a])}" for a in lora_ranks)
                     + " (exact: " + ", ".join(f"{_pct(exact[a])}" for a in lora_ranks) + ")",
@@ -227,7 +246,7 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
         gap = acc["full"] - acc["r16"]
         rows.append({
             "claim": "LoRA r16 comes close to full fine-tuning",
-            "seed": "within 1-2% of full FT",
+            "article": "within 1-2% of full FT",
             "paper": "LoRA matches or beats full FT on GLUE/WikiSQL/SAMSum",
             "ours": f"fields right: r16 {_pct(acc['r16'])} vs full {_pct(acc['full'])} "
                     f"(exact: {_pct(exact['r16'])} vs {_pct(exact['full'])})",
@@ -238,7 +257,7 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
         above = [(runs[a].summary["peak_rss_bytes"] - runs[a].summary["rss_before_bytes"]) for a in ("qlora", "r16")]
         rows.append({
             "claim": "QLoRA needs far less memory",
-            "seed": "8B: ~6 GB QLoRA vs ~32 GB LoRA",
+            "article": "8B: ~6 GB QLoRA vs ~32 GB LoRA",
             "paper": "QLoRA: 65B from >780 GB to <48 GB",
             "ours": f"peak RSS QLoRA/LoRA = {ratio:.2f} (training growth {above[0] / 2**20:.0f} vs {above[1] / 2**20:.0f} MB)",
             "verdict": "held" if ratio <= 0.75 else "only partly: at 135M the Python+torch runtime dominates"})
@@ -246,7 +265,7 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
         loss = acc["r16"] - acc["qlora"]
         rows.append({
             "claim": "QLoRA loses little quality",
-            "seed": "<1% accuracy loss", "paper": "NF4 matches 16-bit on MMLU / Vicuna",
+            "article": "<1% accuracy loss", "paper": "NF4 matches 16-bit on MMLU / Vicuna",
             "ours": f"fields right: QLoRA {_pct(acc['qlora'])} vs LoRA r16 {_pct(acc['r16'])} "
                     f"(exact: {_pct(exact['qlora'])} vs {_pct(exact['r16'])})",
             "verdict": NO_SIGNAL if no_signal else
@@ -261,11 +280,17 @@ def claims(evals: dict[str, dict], runs: dict[str, Run]) -> list[dict]:
                           for k in prompts)
         rows.append({
             "claim": "fine-tuning fixes output format",
-            "seed": "prompting ~80% consistent, fine-tuning ~99%",
+            "article": "prompting ~80% consistent, fine-tuning ~99%",
             "paper": "(no paper figure; the seed's rule of thumb)",
             "ours": f"JSON-valid / schema-valid: {shown}; LoRA r16 {_pct(after['json_valid'])} / "
                     f"{_pct(after['schema_valid'])}",
             "verdict": "held" if after["schema_valid"] >= 0.95 and after["schema_valid"] > best else
             "partly: fine-tuning beats the best prompt but stays under 95% schema-valid"
             if after["schema_valid"] > best else "did not hold"})
-    return rows
+    return [_claim(**row) for row in rows]
+
+
+def _claim(claim: str, article: str, paper: str, ours: str, verdict: str) -> Claim:
+    # each verdict above is one threshold; its first words say which way it went
+    held = True if verdict == "held" else False if verdict.startswith("did not hold") else None
+    return Claim(claim, article, paper, ours, verdict, held)

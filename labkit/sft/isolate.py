@@ -4,7 +4,7 @@ Why: a notebook kernel that has already loaded models keeps that memory, so a se
 RSS would be blurred by the first. Comparing the memory of LoRA, QLoRA and full fine-tuning
 honestly needs each in its own process. The child is ``labkit train``; the parent tails the run
 folder's ``metrics.jsonl`` and feeds the same :class:`~labkit.live.LiveBoard`, so the lesson looks
-exactly like an in-process run. Finished runs are reused exactly as :func:`labkit.train.train` does.
+exactly like an in-process run. Finished runs are reused exactly as :func:`labkit.sft.train.train` does.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labkit import runs
 from labkit.config import TrainConfig
 from labkit.data.chat import write_chat_jsonl
-from labkit.live import LiveBoard
-from labkit.runs import Run, read_metrics, write_atomic
-from labkit.train import _replay, as_rows, run_dir, split_eval
+from labkit.files import write_atomic
+from labkit.live import LiveBoard, ProgressLine
+from labkit.sft.run import Run
+from labkit.sft.train import as_rows, planned_steps, run_dir, split_eval
 
 
 def train_isolated(
@@ -34,7 +36,7 @@ def train_isolated(
     resume: bool = False,
     poll_s: float = 1.0,
 ) -> Run:
-    """Like :func:`labkit.train.train`, but the training runs in a child process."""
+    """Like :func:`labkit.sft.train.train`, but the training runs in a child process."""
     train_rows = as_rows(train_data, "train data")
     if eval_data is not None:
         eval_rows = as_rows(eval_data, "eval data")
@@ -45,12 +47,16 @@ def train_isolated(
     own_board = board is None
     board = board or LiveBoard(title=f"{config.run_name}: {config.method}")
 
-    if (folder / "summary.json").is_file() and not retrain:
+    if runs.is_finished(folder) and not retrain:
         run = Run.open(folder, reused=True)
-        _replay(run, board, label)
+        run.replay(board, label)
         if own_board:
             board.finish()
         return run
+
+    progress = ProgressLine(label or config.run_name)
+    progress.note("starting a training process")
+    total = planned_steps(config, len(train_rows))
 
     with tempfile.TemporaryDirectory(prefix="labkit-isolated-") as tmp:
         tmp_path = Path(tmp)
@@ -65,17 +71,21 @@ def train_isolated(
         with open(log_path, "w", encoding="utf-8") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
             seen = 0
+            staging = runs.partial_path(folder)
             try:
                 while True:
                     done = proc.poll() is not None
-                    rows = read_metrics(folder)
+                    rows = runs.read_metrics(staging if staging.exists() else folder)
                     if len(rows) < seen:  # the child rewound its history to resume
                         seen = 0
+                    if rows and progress.status != "training":
+                        progress.start(total)
                     for row in rows[seen:]:
                         if "loss" in row:
                             board.add(f"{label} train".strip(), row["step"], row["loss"])
                         if "eval_loss" in row:
                             board.add(f"{label} val".strip(), row["step"], row["eval_loss"])
+                        progress.update(row["step"], row.get("loss"), row.get("eval_loss"))
                     seen = len(rows)
                     if done:
                         break
@@ -89,10 +99,9 @@ def train_isolated(
             raise RuntimeError(f"training {config.run_name} failed in its own process (exit {proc.returncode}):\n{tail}")
 
     run = Run.open(folder)
-    if run.summary.get("best_step") is not None:
-        board.mark(run.summary["best_step"], f"{label} best".strip(), "tab:green")
-    if run.summary.get("stopped_early"):
-        board.mark(run.summary["steps"], f"{label} early stop".strip(), "tab:red")
+    progress.update(run.summary["steps"])
+    progress.close(f"stopped early at step {run.summary['steps']}" if run.summary.get("stopped_early") else None)
+    runs.mark_end(board, run.summary, label)
     if own_board:
         board.finish()
     return run

@@ -3,6 +3,9 @@
 Feedback lives in an ``HTML`` widget's value, never in an ``Output`` widget: nbval records Output
 text as cell output, and a notebook saved after someone answered would carry the answer.
 
+A question already answered (in this session or an earlier one: the progress file keeps it) shows
+that on display: the learner's first answer, whether it was right, and how many attempts so far.
+
 Each widget's display bundle also carries a static fallback (``text/markdown`` with the answer in
 a closed ``<details>``, and ``text/plain`` without it). A live JupyterLab always prefers the widget
 view, so the fallback never shows there; once ``labkit.notebooks`` strips the widget view before a
@@ -16,44 +19,13 @@ from typing import Callable, Sequence
 
 import ipywidgets as widgets
 
-from labkit import progress
-from labkit.quiz import Grade, Question, choices_plain, feedback, grade, to_markdown
+from labkit.quiz import progress
+from labkit.quiz.bank import Grade, Question, choices_plain, feedback, grade, to_markdown
+from labkit.ui import Fallback, LiveHTML
 
 
 def _paragraphs(text: str) -> str:
     return "".join(f"<p>{html.escape(p.strip())}</p>" for p in text.split("\n\n") if p.strip())
-
-
-class Fallback:
-    """Mixin: replace the widget repr in the display bundle with readable static text."""
-
-    _fallback_markdown: str | None = None
-    _fallback_plain: str = ""
-
-    def _repr_mimebundle_(self, **kwargs):
-        data = super()._repr_mimebundle_(**kwargs)
-        data["text/plain"] = self._fallback_plain
-        if self._fallback_markdown:
-            data["text/markdown"] = self._fallback_markdown
-        return data
-
-
-class LiveHTML(Fallback, widgets.HTML):
-    """An HTML widget whose static fallback is a fixed sentence rather than its repr."""
-
-    def __init__(self, fallback: str, **kwargs):
-        super().__init__(**kwargs)
-        self._fallback_plain = fallback
-        self._fallback_markdown = f"*{fallback}*"
-
-
-class FallbackBox(Fallback, widgets.VBox):
-    """A VBox whose static fallback is given text (for the cheat sheet's helpers)."""
-
-    def __init__(self, children, *, plain: str, markdown: str | None = None, **kwargs):
-        super().__init__(children=children, **kwargs)
-        self._fallback_plain = plain
-        self._fallback_markdown = markdown
 
 
 class Scoreboard:
@@ -160,6 +132,22 @@ class QuizWidget(Fallback, widgets.VBox):
         self.add_class("labkit-quiz")
         self._fallback_plain = choices_plain(question)
         self._fallback_markdown = to_markdown(question)
+        self._restore()
+
+    def _restore(self) -> None:
+        """Show what the progress file remembers: a restarted kernel must not look like a fresh start."""
+        record = (self.store or progress.ProgressStore()).record(progress.learner_name(self.learner), self.question.id)
+        if record is None:
+            return
+        self.attempts = record.attempts
+        first = ", ".join(record.first_answer)
+        verdict = "right" if record.first_attempt_correct else "wrong"
+        state = ("" if record.first_attempt_correct else
+                 " You have solved it since." if record.solved else " Not solved yet: try again.")
+        times = "attempt" if record.attempts == 1 else "attempts"
+        self.feedback.value = (f"<p style='opacity:0.8'>Answered before: your first answer {html.escape(first)} was "
+                               f"<b>{verdict}</b> ({record.attempts} {times} so far).{state} Only the first "
+                               f"attempt counts toward the score.</p>")
 
     def selected(self) -> tuple[str, ...]:
         if self.question.multiple:

@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from labkit import paths
+from labkit import paths, runs
 from labkit.config import TrainConfig
 from labkit.data.chat import DataError, read_chat_jsonl, validate_rows
-from labkit.live import LiveBoard, LiveLossCallback
-from labkit.loss import answer_only_loss
+from labkit.live import LiveBoard, LiveLossCallback, ProgressCallback, ProgressLine, quiet_trainer
 from labkit.measure import PeakMemory
-from labkit.runs import Run, move_aside, truncate_metrics, write_atomic
-from labkit.tokenize import fingerprint_rows, tokenize_rows
+from labkit.sft.loss import answer_only_loss
+from labkit.sft.run import Run
+from labkit.sft.tokenize import fingerprint_rows, tokenize_rows
 
 try:
     from transformers import TrainerCallback
@@ -136,20 +136,6 @@ class _LabTrainer(SFTTrainer):
         return answer_only_loss(self, model, inputs, num_items_in_batch)
 
 
-class _MetricsFile(TrainerCallback):
-    """Appends every log row to metrics.jsonl as it happens, so a killed run keeps its history."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
-            return
-        row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs}
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
-
-
 # ---------------------------------------------------------------------------------------------
 # the run
 
@@ -159,21 +145,15 @@ def run_dir(config: TrainConfig, train_rows: list[dict], eval_rows: list[dict]) 
     return paths.runs_dir() / f"{config.run_name}-{config.fingerprint(fp)}"
 
 
+def planned_steps(config: TrainConfig, n_train_rows: int, world: int = 1) -> int:
+    """Optimizer steps the run will take (before any early stop)."""
+    per_step = config.batch_size * config.grad_accum * world
+    return config.max_steps or math.ceil(config.epochs * math.ceil(n_train_rows / per_step))
+
+
 def _last_checkpoint(folder: Path) -> Path | None:
     ckpts = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     return ckpts[-1] if ckpts else None
-
-
-def _replay(run: Run, board: LiveBoard | None, label: str) -> None:
-    """Draw a reused run's curves onto a shared board, as if it had just trained."""
-    if board is None:
-        return
-    for step, loss in run.train_loss:
-        board.add(f"{label} train".strip(), step, loss)
-    for step, loss in run.eval_loss:
-        board.add(f"{label} val".strip(), step, loss)
-    if run.summary.get("best_step") is not None:
-        board.mark(run.summary["best_step"], f"{label} best".strip(), "tab:green")
 
 
 def train(
@@ -186,7 +166,7 @@ def train(
     callbacks: Iterable[Any] = (),
     resume: bool = False,
     retrain: bool = False,
-    quiet: bool = True,
+    quiet: bool = False,
 ) -> Run:
     """Fine-tune and return the :class:`~labkit.runs.Run` (or reuse an identical finished one).
 
@@ -200,7 +180,8 @@ def train(
         label: series label on the board (default: the run name).
         resume: continue an interrupted run from its last checkpoint.
         retrain: train even if an identical finished run exists (the old one is moved aside).
-        quiet: hide the per-step progress bar (the live plot is the progress display).
+        quiet: no progress line (for benchmarks); by default one line shows steps, ETA and the
+            last losses (updated in place in a notebook, a tqdm bar in a terminal).
     """
     from accelerate import PartialState
 
@@ -217,43 +198,43 @@ def train(
     # alone (num_processes 1), and both ranks would create (and move aside) the run folder.
     state = PartialState(cpu=not torch.cuda.is_available())
 
+    if runs.is_finished(folder) and not retrain:
+        run = Run.open(folder, reused=True)
+        run.replay(board, label)
+        return run
+    staging = runs.partial_path(folder)
     if state.is_main_process:
-        if (folder / "summary.json").is_file() and not retrain:
-            run = Run.open(folder, reused=True)
-            _replay(run, board, label)
-            return run
-        if folder.exists() and (retrain or not resume):
-            if not (folder / "summary.json").is_file():
-                print(f"note: an unfinished run in {folder.name} was moved aside; pass resume=True to continue one")
-            move_aside(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / "config.yaml", config.to_yaml())
+        runs.begin(folder, config.to_yaml(), retrain=retrain, resume=resume)
     state.wait_for_everyone()
-    if not state.is_main_process and (folder / "summary.json").is_file() and not retrain:
-        return Run.open(folder, reused=True)
 
+    from datasets.utils.logging import disable_progress_bar
     from transformers import set_seed
 
+    disable_progress_bar()  # TRL's "Building labels" bars: the progress line below is the display
+    progress = ProgressLine(label or config.run_name, silent=quiet or not state.is_main_process)
+    progress.note("loading the model")
     set_seed(config.seed)  # before the adapters are created: their random init is part of "same seed, same run"
     model, tokenizer = build_model(config)
+    progress.note("tokenizing")
     train_tok, train_stats = tokenize_rows(train_rows, tokenizer, config.max_length, "train data")
     eval_tok, _ = tokenize_rows(eval_rows, tokenizer, config.max_length, "eval data")
     if not train_tok:
         raise DataError("train data: no row has an assistant answer left after truncation")
-    trainer = _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder, quiet)
+    trainer = _make_trainer(config, model, tokenizer, train_tok, eval_tok, staging)
 
     own_board = board is None
     board = board or LiveBoard(title=f"{config.run_name}: {config.method}")
-    png = folder / "loss.png"
-    live_cb = LiveLossCallback(board, label=label, png_path=png if own_board else None, finish=own_board)
-    trainer.add_callback(live_cb)
-    trainer.add_callback(_MetricsFile(folder / "metrics.jsonl"))
+    png = staging / "loss.png"
+    quiet_trainer(trainer)
+    trainer.add_callback(LiveLossCallback(board, label=label, png_path=png if own_board else None, finish=own_board))
+    trainer.add_callback(ProgressCallback(progress))
+    trainer.add_callback(runs.MetricsLogger(staging))
     for cb in callbacks:
         trainer.add_callback(cb)
 
-    checkpoint = _last_checkpoint(folder / "checkpoints") if resume else None
+    checkpoint = _last_checkpoint(staging / "checkpoints") if resume else None
     if state.is_main_process:
-        truncate_metrics(folder, int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
+        runs.truncate_metrics(staging, int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
     trainable, total = count_parameters(model)
     start = time.perf_counter()
     with PeakMemory() as mem:
@@ -261,7 +242,7 @@ def train(
     wall = time.perf_counter() - start
 
     if state.is_main_process:
-        _save_weights(trainer, tokenizer, config, folder)
+        _save_weights(trainer, tokenizer, config, staging)
         # TRL counts the real (non-pad) tokens of every rank; labkit.loss keeps that count too
         tokens = trainer._total_train_tokens
         log = trainer.state.log_history
@@ -298,24 +279,23 @@ def train(
             "truncated_rows": train_stats.truncated,
             "dropped_rows": train_stats.dropped,
         }
-        write_atomic(folder / "summary.json", json.dumps(summary, indent=1))
         if not own_board:  # the shared board is the caller's; still leave this run's own picture
             run_board = LiveBoard(title=folder.name, live=False)
-            _replay(Run.open(folder), run_board, label)
+            Run(staging, config, summary, runs.read_metrics(staging)).replay(run_board, label)
             run_board.finish(png, show=False)
+        runs.finish(staging, folder, summary)
     state.wait_for_everyone()
     return Run.open(folder)
 
 
-def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path, quiet: bool):
+def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path):
     import torch
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
     from trl import SFTConfig
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    per_step = config.batch_size * config.grad_accum * world
-    total = config.max_steps or math.ceil(config.epochs * math.ceil(len(train_tok) / per_step))
+    total = planned_steps(config, len(train_tok), world)
     eval_every = config.eval_every or max(1, total // 8)
     log_every = config.log_every or max(1, eval_every // 2)
     args = SFTConfig(
@@ -343,13 +323,13 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path, q
         seed=config.seed,
         data_seed=config.seed,
         report_to=[],
-        disable_tqdm=quiet,
+        disable_tqdm=True,  # labkit.live.ProgressLine is the one progress display
         padding_free=config.padding_free,
         # padded batches: draw rows of similar length together so little padding is computed
         train_sampling_strategy="random" if config.padding_free else "group_by_length",
         activation_checkpointing=config.resolved_gradient_checkpointing(),
         packing=False,
-        max_length=None,  # already truncated (and counted) by labkit.tokenize
+        max_length=None,  # already truncated (and counted) by labkit.sft.tokenize
         completion_only_loss=True,
         dataloader_num_workers=0,
         save_only_model=False,
@@ -388,7 +368,7 @@ def cli_train(args) -> int:
     if not data:
         raise DataError(f"{args.config}: no training data: set train_file in the config or pass --data")
     print(f"training {config.method} on {data} (run {config.run_name}) ...", flush=True)
-    run = train(config, data, resume=args.resume, retrain=args.retrain, quiet=False)
+    run = train(config, data, resume=args.resume, retrain=args.retrain)
     s = run.summary
     verb = "reused finished run" if run.reused else "finished"
     print(f"{verb}: {run.path}")

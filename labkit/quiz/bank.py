@@ -20,7 +20,7 @@ A bank is one YAML file under ``data/quizzes/`` (``part0.yaml`` ... ``part6.yaml
 
 The YAML is the single source: the live widget (``show``), the static Markdown fallback
 (``to_markdown``) and grading all read it. Nothing here imports ipywidgets, so banks and grading
-are testable without a kernel; ``show`` and ``show_part`` import the widgets when called.
+are testable without a kernel; ``labkit.quiz.show`` and ``show_part`` import the widgets when called.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Iterable
 
 from labkit import paths
+from labkit.errors import LabkitError
 
 PARTS = ("0", "1", "2", "3", "4", "5", "6", "practice")
 KINDS = ("decision", "check", "practice")
@@ -41,7 +42,7 @@ QUESTION_KEYS = {"id", "part", "kind", "title", "topic", "section", "prompt", "c
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 
 
-class BankError(ValueError):
+class BankError(LabkitError, ValueError):
     """A quiz bank that does not match the schema; the message names the file and question id."""
 
 
@@ -351,32 +352,3 @@ def to_markdown(question: Question) -> str:
         out += ["", f"Revisit: {_md_escape(question.section)}"]
     out += ["", "</details>"]
     return "\n".join(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Widgets (imported on demand so that the rest of this module needs no kernel)
-
-
-def show(question_id: str, **kwargs):
-    """A live quiz for one question: choices, a "Check answer" button, feedback.
-
-    Keyword arguments go to ``labkit.quiz_widgets.QuizWidget`` (``scoreboard``, ``store``,
-    ``learner``). The first attempt is recorded in the progress store.
-    """
-    from labkit.quiz_widgets import QuizWidget
-
-    return QuizWidget(get_question(question_id), **kwargs)
-
-
-def show_part(part, kind: str | None = None, topic: str | None = None, **kwargs):
-    """Several quizzes from one part (optionally one kind or topic) with a running score."""
-    from labkit.quiz_widgets import QuizSet
-
-    return QuizSet(select(part, kind=kind, topic=topic), **kwargs)
-
-
-def scoreboard(part="practice", **kwargs):
-    """A running score and a summary for one part, read live from the progress store."""
-    from labkit.quiz_widgets import Scoreboard
-
-    return Scoreboard(load_bank(part).questions, **kwargs)

@@ -1,0 +1,33 @@
+"""Supervised fine-tuning: LoRA, QLoRA and full fine-tuning with TRL + PEFT from one TrainConfig.
+
+One idea per module:
+
+* :mod:`labkit.config`          - ``TrainConfig`` (shared config base; every field documented)
+* :mod:`labkit.sft.train`       - ``train()``: SFTTrainer + PEFT + bitsandbytes on the run protocol
+* :mod:`labkit.sft.isolate`     - ``train_isolated()``: the same in a child process (honest memory)
+* :mod:`labkit.sft.run`         - ``Run``: a finished run; ``load()`` / ``merge()`` the model
+* :mod:`labkit.sft.tokenize`    - chat rows -> token ids with an answer-only loss mask
+* :mod:`labkit.sft.loss`        - the answer-only LM head loss used on a single CPU process
+
+>>> from labkit.sft import TrainConfig, train
+>>> run = train(TrainConfig(method="lora", rank=16), "data/formulary/train.jsonl")   # doctest: +SKIP
+>>> run.best_eval_loss, run.tokens_per_second                                        # doctest: +SKIP
+"""
+
+from labkit.config import TrainConfig
+from labkit.sft.run import Run
+
+__all__ = ["Run", "TrainConfig", "train", "train_isolated"]
+
+
+def __getattr__(name: str):
+    # train and train_isolated import TRL and transformers: only when asked for
+    if name == "train":
+        from labkit.sft.train import train
+
+        return train
+    if name == "train_isolated":
+        from labkit.sft.isolate import train_isolated
+
+        return train_isolated
+    raise AttributeError(name)
