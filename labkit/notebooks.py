@@ -4,15 +4,21 @@
 (from the notebook's folder, with whatever ``LABKIT_PROFILE`` is set) and writes the outputs back.
 Saved widget state is stripped: it would bloat the diff and, for quizzes, reveal the answers.
 Widget outputs keep only their plain-text fallback.
+
+Figures are always stored as PNG images: the kernel gets Jupyter's inline matplotlib backend
+whatever the shell says (``MPLBACKEND=Agg`` in the calling shell would otherwise make every
+figure a ``<Figure size ...>`` text line with no picture).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def strip_widget_state(nb) -> int:
@@ -39,7 +45,15 @@ def execute(path: str | Path, timeout: int = 1800) -> float:
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    client.execute()
+    before = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = INLINE_BACKEND  # the kernel inherits this environment
+    try:
+        client.execute()
+    finally:
+        if before is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = before
     seconds = time.perf_counter() - start
     strip_widget_state(nb)
     nbformat.write(nb, path)

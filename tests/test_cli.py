@@ -62,3 +62,56 @@ def test_train_with_a_bad_config_gives_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and "rank=0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_lists_every_registered_lesson():
+    from labkit.lessons import LESSONS
+
+    result = _labkit("run")
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert listed == list(LESSONS) and {"lesson2", "lesson6b"} <= set(listed)
+    for name in LESSONS:
+        assert f"notebooks/" in result.stdout and name in result.stdout
+
+
+def test_run_unknown_lesson_is_one_line():
+    result = _labkit("run", "lesson99")
+    assert result.returncode == 2 and "unknown lesson 'lesson99'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_config_field_names_the_nearest_one(tmp_path):
+    (tmp_path / "typo.yaml").write_text("method: lora\nrnak: 8\n")
+    result = _labkit("train", "--config", str(tmp_path / "typo.yaml"))
+    assert result.returncode == 2 and "unknown field 'rnak'; did you mean 'rank'?" in result.stderr
+
+
+def test_errors_from_libraries_keep_their_traceback(monkeypatch, capsys):
+    """Only labkit's own errors are shortened to one line; a library's bug shows where it happened."""
+    from labkit import cli
+
+    def boom(args):
+        raise ValueError("something inside a library")
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["models"])
+    monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, argv: args})())
+    args.func = boom
+    with pytest.raises(ValueError, match="inside a library"):
+        cli.main(["models"])
+
+
+@pytest.mark.slow
+def test_run_all_smoke_runs_every_lesson():
+    """`labkit run all --profile smoke`: every lesson trains (or reuses) and prints its claims.
+
+    Shares LABKIT_RUNS_DIR with the notebooks' nbval run (make test sets it), so the notebooks
+    afterwards replay these runs instead of training again.
+    """
+    from labkit.lessons import LESSONS
+
+    result = _labkit("run", "all", "--profile", "smoke", timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name in LESSONS:
+        assert f"== {name} done in" in result.stdout
+    assert "claim:" in result.stdout

@@ -5,21 +5,40 @@ what each arm (LoRA r4, r16, full fine-tuning, ...) changed. :func:`compare` bui
 renders as HTML in a notebook, as plain text in a terminal and as Markdown for a report.
 
 Rates (accuracy, JSON-valid, hit@k ...) print as percentages and their changes in percentage
-points; metrics where smaller is better (loss, seconds, memory) colour a fall green, not red.
+points; other deltas print in their metric's own format (``-1,640``, not ``-1.64e+03``). Every
+metric has a direction: ``higher`` is better (accuracy, tokens/s), ``lower`` is better (loss, error,
+seconds, memory: a fall is green) or ``neutral`` (an estimate, a parameter count: no colour). The
+direction is read from the metric's name; pass ``directions=`` to say it outright.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
+HIGHER, LOWER, NEUTRAL = "higher", "lower", "neutral"
 _RATE_WORDS = ("acc", "valid", "rate", "hit", "recall", "ndcg", "mrr", "credit", "chance", "precision", "f1")
-_LOWER_WORDS = ("loss", "second", "time", "memory", "mem", "_mb", "_gb", "bytes", "perplexity", "ppl", "latency")
+_LOWER_TOKENS = {"loss", "error", "err", "rmse", "mae", "mse", "second", "seconds", "s", "sec", "time", "latency",
+                 "memory", "mem", "rss", "bytes", "mb", "mib", "gb", "gib", "perplexity", "ppl", "wall"}
+_NEUTRAL_TOKENS = {"estimate", "estimated", "trainable", "params", "parameters", "rows", "steps", "rank", "n"}
+
+
+def direction(metric: str) -> str:
+    """``higher``, ``lower`` or ``neutral``, read from a metric's name."""
+    name = metric.lower()
+    if re.search(r"/\s*s\b|per[ _]s(ec(ond)?)?\b|throughput|speed", name):  # tokens/s, rows per second
+        return HIGHER
+    tokens = set(re.findall(r"[a-z0-9]+", name))
+    if tokens & _NEUTRAL_TOKENS:
+        return NEUTRAL
+    if tokens & _LOWER_TOKENS:
+        return LOWER
+    return HIGHER
 
 
 def lower_is_better(metric: str) -> bool:
-    name = metric.lower()
-    return any(word in name for word in _LOWER_WORDS)
+    return direction(metric) == LOWER
 
 
 @dataclass
@@ -28,6 +47,10 @@ class Comparison:
     baseline: str | None
     metrics: list[str]
     digits: int = 3
+    directions: dict[str, str] = field(default_factory=dict)
+
+    def direction(self, metric: str) -> str:
+        return self.directions.get(metric) or direction(metric)
 
     def value(self, arm: str, metric: str) -> float | None:
         return self.arms[arm].get(metric)
@@ -67,6 +90,8 @@ class Comparison:
             return ""
         if self.is_rate(metric):
             return f"{delta * 100:+.1f} pts"
+        if abs(delta) >= 10 ** self.digits:
+            return f"{delta:+,.0f}"
         return f"{delta:+.{self.digits}g}"
 
     def _cell(self, arm: str, metric: str) -> tuple[str, str, int]:
@@ -74,7 +99,10 @@ class Comparison:
         value, delta = self.value(arm, metric), self.delta(arm, metric)
         if arm == self.baseline or delta is None:
             return self._fmt(metric, value), "", 0
-        better = -delta if lower_is_better(metric) else delta
+        way = self.direction(metric)
+        if way == NEUTRAL:
+            return self._fmt(metric, value), self._fmt_delta(metric, delta), 0
+        better = -delta if way == LOWER else delta
         return self._fmt(metric, value), self._fmt_delta(metric, delta), (better > 1e-12) - (better < -1e-12)
 
     def _grid(self) -> list[list[str]]:
@@ -118,12 +146,16 @@ class Comparison:
 
 
 def compare(arms: dict[str, dict[str, float]], baseline: str | None = "base", digits: int = 3,
-            metrics: list[str] | None = None) -> Comparison:
+            metrics: list[str] | None = None, directions: dict[str, str] | None = None) -> Comparison:
     """A table of ``arms`` (name -> {metric: value}) with each arm's change vs ``baseline``.
 
     ``baseline=None`` shows values only. ``metrics`` picks and orders the columns (default: every
-    metric, in the order first seen). A missing value shows as a dash.
+    metric, in the order first seen). ``directions`` maps a metric to ``higher``, ``lower`` or
+    ``neutral`` where its name does not say. A missing value shows as a dash.
     """
+    for metric, way in (directions or {}).items():
+        if way not in (HIGHER, LOWER, NEUTRAL):
+            raise ValueError(f"directions[{metric!r}]={way!r}: expected higher, lower or neutral")
     if not arms:
         raise ValueError("compare: no arms to compare")
     if baseline is not None and baseline not in arms:
@@ -133,4 +165,4 @@ def compare(arms: dict[str, dict[str, float]], baseline: str | None = "base", di
     ordered = dict(arms)
     if baseline is not None:  # the baseline always comes first, as it should be read first
         ordered = {baseline: arms[baseline], **{k: v for k, v in arms.items() if k != baseline}}
-    return Comparison({k: dict(v) for k, v in ordered.items()}, baseline, list(metrics), digits)
+    return Comparison({k: dict(v) for k, v in ordered.items()}, baseline, list(metrics), digits, dict(directions or {}))
