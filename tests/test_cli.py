@@ -51,6 +51,9 @@ def test_train_from_yaml_prints_a_summary(tmp_path):
                             capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", **env_runs})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "finished:" in result.stdout and "tokens_per_second" in result.stdout
+    # one progress line, not the Trainer's raw log dicts or dataset bars
+    assert "{'loss'" not in result.stdout + result.stderr and "Building labels" not in result.stderr
+    assert "cli-test: 2 steps in" in result.stdout
     again = subprocess.run([sys.executable, "-m", "labkit.cli", "train", "--config", str(tmp_path / "run.yaml")],
                            capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", **env_runs})
     assert "reused finished run" in again.stdout

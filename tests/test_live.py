@@ -79,3 +79,27 @@ def test_smoke_profile_never_streams(monkeypatch):
     assert live.streaming_enabled()
     monkeypatch.setenv("LABKIT_LIVE", "0")
     assert not live.streaming_enabled()
+
+
+def test_progress_line_fields_eta_and_one_final_line(capsys):
+    line = live.ProgressLine("r16", live=False)
+    line.note("loading the model")
+    assert line.text().startswith("r16: loading the model")
+    line.start(60)
+    line.update(15, loss=1.2345)
+    line.update(30, val=1.5)
+    text = line.text()
+    assert "step 30/60 (50%)" in text and "train 1.234" in text and "val 1.500" in text and "ETA" in text
+    assert line.eta_seconds() is not None and line.eta_seconds() >= 0
+    assert capsys.readouterr().out == ""  # nothing streams headless...
+    line.close("stopped early at step 30")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("r16: 30 steps in") and "stopped early" in out[0]  # ...one line at the end
+
+
+def test_silent_progress_line_prints_nothing(capsys):
+    line = live.ProgressLine("bench", silent=True)
+    line.start(4)
+    line.update(4, loss=1.0)
+    line.close()
+    assert capsys.readouterr().out == ""
