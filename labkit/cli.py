@@ -31,9 +31,12 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from labkit.config import TrainConfig
+
+    config = TrainConfig.from_yaml(args.config)  # a config error arrives before torch and TRL load
     from labkit.sft.train import cli_train
 
-    return cli_train(args)
+    return cli_train(args, config)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -87,23 +87,17 @@ class ConfigBase:
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise ConfigError(f"{source}: unknown field {unknown[0]!r}{hint} (known fields: {', '.join(sorted(known))})")
         try:
-            return cls(**values)
+            return cls(**_numbers_from_strings(cls, values))
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
 
     @classmethod
     def from_yaml(cls, path: str | Path):
-        import yaml
-
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file")
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        values = read_yaml_mapping(path)
+
         config = cls.from_dict(values, source=str(path))
         # Relative data paths are relative to the config file, not to wherever labkit was started.
         changes = {name: str((path.parent / getattr(config, name)).resolve()) for name in cls._path_fields
@@ -272,6 +266,54 @@ class TrainConfig(ConfigBase):
         relevant["alpha"] = self.resolved_alpha()
         relevant["learning_rate"] = self.resolved_learning_rate()
         return relevant
+
+
+def _numbers_from_strings(cls, values: dict[str, Any]) -> dict[str, Any]:
+    """PyYAML (YAML 1.1) reads ``2e-4`` and ``1e9`` as strings: accept a numeric string for a float field."""
+    floats = {f.name for f in dataclasses.fields(cls) if "float" in str(f.type)}
+    out = dict(values)
+    for name in floats & set(out):
+        if isinstance(out[name], str):
+            try:
+                out[name] = float(out[name])
+            except ValueError:
+                pass  # the field's own check names the bad value
+    return out
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping. Errors name the file and line; a key given twice is refused
+    with both line numbers (PyYAML would silently keep the last one)."""
+    import yaml
+
+    class _StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{path}:{line}: {key!r} is set twice (lines {seen[key]} and {line}); keep one")
+            seen[key] = line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from None
+    try:
+        values = yaml.load(text, Loader=_StrictLoader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of field: value, got {type(values).__name__}")
+    return values
 
 
 def _is_int(value: Any) -> bool:

@@ -70,6 +70,17 @@ def begin(folder: Path, config_yaml: str, *, retrain: bool = False, resume: bool
     return staging
 
 
+def abandon(staging: Path) -> None:
+    """A run that failed before its first step leaves nothing behind (only its config was written).
+
+    A staging folder that already holds metrics or checkpoints is kept: it can be resumed.
+    """
+    import shutil
+
+    if staging.is_dir() and {p.name for p in staging.iterdir()} <= {"config.yaml"}:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def finish(staging: Path, folder: Path, summary: dict[str, Any]) -> Path:
     """Write ``summary.json`` last, then rename the staging folder to its final name."""
     write_atomic(staging / SUMMARY, json.dumps(summary, indent=1))

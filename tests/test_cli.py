@@ -118,3 +118,23 @@ def test_run_all_smoke_runs_every_lesson():
     for name in LESSONS:
         assert f"== {name} done in" in result.stdout
     assert "claim:" in result.stdout
+
+
+def test_a_config_error_arrives_before_torch_is_imported(tmp_path):
+    (tmp_path / "bad.yaml").write_text("method: lora\nrnak: 8\n")
+    probe = ("import sys\nfrom labkit import cli\ncode = cli.main(['train', '--config', sys.argv[1]])\n"
+             "print('torch' in sys.modules, 'trl' in sys.modules, code)")
+    result = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "bad.yaml")], capture_output=True, text=True)
+    assert result.stdout.split() == ["False", "False", "2"], result.stdout + result.stderr
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
+    (tmp_path / "chats.jsonl").write_text("".join(
+        '{"messages": [{"role": "user", "content": "q%d"}, {"role": "assistant", "content": "a"}]}\n' % i
+        for i in range(4)))
+    (tmp_path / "run.yaml").write_text("run_name: ghost\nmodel: no-such-model-anywhere\ntrain_file: chats.jsonl\n")
+    result = subprocess.run([sys.executable, "-m", "labkit.cli", "train", "--config", str(tmp_path / "run.yaml")],
+                            capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "LABKIT_RUNS_DIR": str(tmp_path / "runs")})
+    assert result.returncode == 2 and "no-such-model-anywhere" in result.stderr, result.stderr[-1500:]
+    assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True

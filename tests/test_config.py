@@ -76,3 +76,30 @@ def test_fingerprint_ignores_names_but_not_settings():
     assert a.fingerprint() == TrainConfig(run_name="b").fingerprint()
     assert a.fingerprint() != TrainConfig(rank=8).fingerprint()
     assert a.fingerprint("data1") != a.fingerprint("data2")
+
+
+def test_yaml_reads_exponents_as_numbers(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("learning_rate: 2e-4\nweight_decay: 1e-2\n")
+    cfg = TrainConfig.from_yaml(path)
+    assert cfg.learning_rate == 2e-4 and cfg.weight_decay == 0.01
+    path.write_text("learning_rate: fast\n")
+    with pytest.raises(ConfigError, match="learning_rate='fast'"):
+        TrainConfig.from_yaml(path)
+    path.write_text("learning_rate: 5e2\n")  # a numeric string far out of range still gets its own message
+    with pytest.raises(ConfigError, match="far too large"):
+        TrainConfig.from_yaml(path)
+
+
+def test_a_key_set_twice_is_refused_with_both_lines(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("method: lora\nrank: 4\nepochs: 1\nrank: 64\n")
+    with pytest.raises(ConfigError, match=r"run.yaml:4: 'rank' is set twice \(lines 2 and 4\)"):
+        TrainConfig.from_yaml(path)
+
+
+def test_yaml_syntax_error_names_the_right_line(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("method: lora\nrank: [4\nepochs: 1\n")
+    with pytest.raises(ConfigError, match=r"run.yaml:\d+: not valid YAML"):
+        TrainConfig.from_yaml(path)

@@ -212,15 +212,20 @@ def train(
 
     disable_progress_bar()  # TRL's "Building labels" bars: the progress line below is the display
     progress = ProgressLine(label or config.run_name, silent=quiet or not state.is_main_process)
-    progress.note("loading the model")
-    set_seed(config.seed)  # before the adapters are created: their random init is part of "same seed, same run"
-    model, tokenizer = build_model(config)
-    progress.note("tokenizing")
-    train_tok, train_stats = tokenize_rows(train_rows, tokenizer, config.max_length, "train data")
-    eval_tok, _ = tokenize_rows(eval_rows, tokenizer, config.max_length, "eval data")
-    if not train_tok:
-        raise DataError("train data: no row has an assistant answer left after truncation")
-    trainer = _make_trainer(config, model, tokenizer, train_tok, eval_tok, staging)
+    try:
+        progress.note("loading the model")
+        set_seed(config.seed)  # before the adapters are created: their random init is part of "same seed, same run"
+        model, tokenizer = build_model(config)
+        progress.note("tokenizing")
+        train_tok, train_stats = tokenize_rows(train_rows, tokenizer, config.max_length, "train data")
+        eval_tok, _ = tokenize_rows(eval_rows, tokenizer, config.max_length, "eval data")
+        if not train_tok:
+            raise DataError("train data: no row has an assistant answer left after truncation")
+        trainer = _make_trainer(config, model, tokenizer, train_tok, eval_tok, staging)
+    except BaseException:
+        if state.is_main_process:
+            runs.abandon(staging)  # failed before the first step: no half folder left behind
+        raise
 
     own_board = board is None
     board = board or LiveBoard(title=f"{config.run_name}: {config.method}")
@@ -362,8 +367,8 @@ def _save_weights(trainer, tokenizer, config: TrainConfig, folder: Path) -> None
 # CLI
 
 
-def cli_train(args) -> int:
-    config = TrainConfig.from_yaml(args.config)
+def cli_train(args, config: TrainConfig | None = None) -> int:
+    config = config or TrainConfig.from_yaml(args.config)
     data = args.data or config.train_file
     if not data:
         raise DataError(f"{args.config}: no training data: set train_file in the config or pass --data")
