@@ -210,3 +210,25 @@ def test_answer_only_loss_equals_the_models_own_loss():
         reference = lm.model(input_ids=ids, attention_mask=mask, labels=labels).loss
     assert float(ours) == pytest.approx(float(reference), rel=1e-5)
     assert 0 < trainer._metrics["eval"]["mean_token_accuracy"][0] <= 1
+
+
+def test_mean_train_loss_covers_the_whole_history():
+    from labkit.sft.train import mean_train_loss
+
+    # logged every 2 steps, then a resumed session logging every step: weights follow the steps covered
+    history = [{"step": 2, "loss": 3.0}, {"step": 4, "loss": 2.0}, {"step": 4, "eval_loss": 2.5},
+               {"step": 5, "loss": 1.0}, {"step": 6, "loss": 1.0}]
+    assert mean_train_loss(history) == pytest.approx((3.0 * 2 + 2.0 * 2 + 1.0 + 1.0) / 6)
+    assert mean_train_loss([{"step": 2, "eval_loss": 1.0}]) is None
+
+
+def test_resume_skips_a_half_written_newest_checkpoint(tmp_path, capsys):
+    from labkit.sft.train import _last_checkpoint
+
+    good, torn = tmp_path / "checkpoint-4", tmp_path / "checkpoint-6"
+    good.mkdir()
+    (good / "trainer_state.json").write_text('{"global_step": 4}')
+    torn.mkdir()  # killed during the save: no trainer_state.json yet
+    assert _last_checkpoint(tmp_path) == good
+    assert "checkpoint-6 was only partly written" in capsys.readouterr().out
+    assert _last_checkpoint(tmp_path / "none") is None

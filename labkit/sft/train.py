@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -152,8 +153,28 @@ def planned_steps(config: TrainConfig, n_train_rows: int, world: int = 1) -> int
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
-    ckpts = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return ckpts[-1] if ckpts else None
+    """The newest *complete* checkpoint. A kill -9 during a save can leave the newest one half
+    written (no readable trainer_state.json): skip it, say so, and use the one before."""
+    ckpts = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for ckpt in ckpts:
+        try:
+            json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+            return ckpt
+        except (OSError, ValueError):
+            print(f"note: {ckpt.name} was only partly written (interrupted during a save); skipping it")
+    return None
+
+
+def mean_train_loss(history: list[dict]) -> float | None:
+    """The run's average train loss from its whole metrics history, each logged value weighted by
+    the steps it covers. (The Trainer's own figure covers only the last session after a resume.)"""
+    total, steps, last = 0.0, 0, 0
+    for row in history:
+        if "loss" in row and row.get("step", 0) > last:
+            total += row["loss"] * (row["step"] - last)
+            steps += row["step"] - last
+            last = row["step"]
+    return total / steps if steps else None
 
 
 def train(
@@ -242,8 +263,12 @@ def train(
         runs.truncate_metrics(staging, int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
     trainable, total = count_parameters(model)
     start = time.perf_counter()
-    with PeakMemory() as mem:
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        with PeakMemory() as mem:
+            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except KeyboardInterrupt as exc:
+        exc.labkit_staging = staging  # the CLI names the folder and the command that resumes it
+        raise
     wall = time.perf_counter() - start
 
     if state.is_main_process:
@@ -259,7 +284,7 @@ def train(
             "steps": trainer.state.global_step,
             "max_steps": trainer.state.max_steps,
             "epochs_done": round(trainer.state.epoch or 0.0, 3),
-            "final_train_loss": float(result.training_loss),
+            "final_train_loss": mean_train_loss(runs.read_metrics(staging)) or float(result.training_loss),
             "best_eval_loss": best_loss,
             "best_step": best_step,
             "last_eval_loss": evals[-1][1] if evals else None,
@@ -373,7 +398,15 @@ def cli_train(args, config: TrainConfig | None = None) -> int:
     if not data:
         raise DataError(f"{args.config}: no training data: set train_file in the config or pass --data")
     print(f"training {config.method} on {data} (run {config.run_name}) ...", flush=True)
-    run = train(config, data, resume=args.resume, retrain=args.retrain)
+    try:
+        run = train(config, data, resume=args.resume, retrain=args.retrain)
+    except KeyboardInterrupt as exc:
+        staging = getattr(exc, "labkit_staging", None)
+        if staging is not None:
+            print(f"interrupted: the unfinished run is in {paths.shown(staging)}; continue it with\n"
+                  f"  labkit train --config {args.config}{' --data ' + args.data if args.data else ''} --resume",
+                  file=sys.stderr)
+        raise
     s = run.summary
     verb = "reused finished run" if run.reused else "finished"
     print(f"{verb}: {run.path}")
