@@ -29,6 +29,7 @@ from labkit.errors import UsageError
 #: lesson id -> module under labkit.lessons, in course order
 LESSONS: dict[str, str] = {
     "lesson2": "labkit.lessons.lesson2",
+    "lesson3": "labkit.lessons.lesson3",
     "lesson6b": "labkit.lessons.lesson6b",
 }
 
