@@ -30,6 +30,7 @@ from labkit.errors import UsageError
 LESSONS: dict[str, str] = {
     "lesson2": "labkit.lessons.lesson2",
     "lesson3": "labkit.lessons.lesson3",
+    "lesson4": "labkit.lessons.lesson4",
     "lesson6b": "labkit.lessons.lesson6b",
 }
 
