@@ -25,11 +25,12 @@ def test_plans():
     assert not FULL.go_further and L.Plan.for_profile("full", go_further=True).go_further
     assert FULL.sizes[0] < 200 <= FULL.clean_rows <= 500  # one point below the article's first tier, one in it
     assert set(FULL.learning_rates) == {5e-5, 2e-4, 1e-3, 1e-2} and SEED_LEARNING_RATES["lora"] == 5e-5
-    assert set(FULL.val_fractions) == {0.1, 0.2}
+    assert FULL.val_fractions == (0.2,) and FULL.further_val_fractions == (0.1,)
+    assert FULL.sweep_rows in FULL.sizes  # the sweep's 1e-3 / batch-8 arm is a point of the data-size curve
     with pytest.raises(ValueError, match="profile='huge'"):
         L.Plan.for_profile("huge")
     # go-further arms are off by default and on with the flag
-    slow = {"noisy-epoch", "full-2e-05", "clean-1000"}
+    slow = {"noisy-epoch", "full-2e-05", "clean-1000", "epochs-val10"}
     assert not slow & set(L.arm_names(FULL))
     assert slow <= set(L.arm_names(FULL, go_further=True))
 
@@ -81,12 +82,12 @@ def test_lesson2_arms_are_rebuilt_identically(profile):
 
 
 def test_learning_rate_and_batch_arms_differ_in_one_thing():
-    clean = L.arm_config(FULL.clean_arm, FULL)
-    assert L.lr_arm(1e-3, FULL) == FULL.clean_arm  # lesson 2's rate is the shared clean arm
+    clean = L.arm_config(FULL.sweep_arm, FULL)
+    assert L.lr_arm(1e-3, FULL) == FULL.sweep_arm  # lesson 2's rate is the shared data-size arm
     for arm in FULL.lr_arms():
-        if arm != FULL.clean_arm:
+        if arm != FULL.sweep_arm:
             assert _differences(L.arm_config(arm, FULL), clean) == {"learning_rate"}
-            assert L.arm_data(arm, FULL) == L.arm_data(FULL.clean_arm, FULL)
+            assert L.arm_data(arm, FULL) == L.arm_data(FULL.sweep_arm, FULL)
     one = L.arm_config("batch-1", FULL)
     assert _differences(one, clean) == {"batch_size", "eval_every"}
     rows = len(L.arm_data("batch-1", FULL)[0])
@@ -96,18 +97,20 @@ def test_learning_rate_and_batch_arms_differ_in_one_thing():
 
 
 def test_epoch_arms_evaluate_every_epoch_and_stop_early():
-    for arm, fraction in zip(FULL.epoch_arms(), FULL.val_fractions):
-        config = L.arm_config(arm, FULL)
-        rows, val = L.arm_data(arm, FULL)
-        assert val is None and config.eval_fraction == fraction  # the split comes out of the pool itself
-        assert config.eval_every == L.steps_per_epoch(arm, FULL)
-        assert config.early_stopping_patience == FULL.patience and config.epochs == FULL.max_epochs
-        from labkit.sft.train import split_eval
+    from labkit.sft.train import split_eval
 
+    plan = L.Plan.for_profile("full", go_further=True)
+    assert plan.epoch_arms() == ["epochs-val20", "epochs-val10"]
+    for arm, fraction in zip(plan.epoch_arms(), (0.2, 0.1)):
+        config = L.arm_config(arm, plan)
+        rows, val = L.arm_data(arm, plan)
+        assert val is None and config.eval_fraction == fraction  # the split comes out of the pool itself
+        assert config.eval_every == L.steps_per_epoch(arm, plan)
+        assert config.early_stopping_patience == plan.patience and config.epochs == plan.max_epochs
         train, held = split_eval(rows, fraction, config.seed)
         assert len(held) == round(len(rows) * fraction)
-        assert L.steps_per_epoch(arm, FULL) == -(-len(train) // config.batch_size)
-    a, b = (L.arm_config(arm, FULL) for arm in FULL.epoch_arms())
+        assert L.steps_per_epoch(arm, plan) == -(-len(train) // config.batch_size)
+    a, b = (L.arm_config(arm, plan) for arm in plan.epoch_arms())
     assert _differences(a, b) == {"eval_fraction", "eval_every"}
 
 
@@ -182,7 +185,7 @@ def test_claims_table_from_numbers():
                                "first_train_loss": 2.0, "last_train_loss": 0.1},
               "epochs-val10": {"train_rows": 72, "val_rows": 8, "best_epoch": 3, "stop_epoch": 5,
                                "first_train_loss": 2.0, "last_train_loss": 0.1}}
-    batch = {plan.clean_arm: {"batch": 8, "examples": 256, "seconds_per_example": 0.3, "roughness": 0.05,
+    batch = {plan.sweep_arm: {"batch": 8, "examples": 256, "seconds_per_example": 0.3, "roughness": 0.05,
                               "best_val_loss": 0.3},
              "batch-1": {"batch": 1, "examples": 256, "seconds_per_example": 0.7, "roughness": 0.3,
                          "best_val_loss": 0.35}}

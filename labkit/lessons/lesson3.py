@@ -10,8 +10,10 @@ Budget (the full profile must run cold in about 15 minutes on two cores), so arm
 wherever two experiments need the same thing:
 
 * ``clean-256`` (256 clean rows, one epoch, 32 steps of 8, LoRA at 1e-3) is LIMA's small clean
-  set, the 256 point of the data-size curve, the 1e-3 arm of the learning-rate sweep and the
-  batch-8 arm of the batch-size comparison;
+  set and the 256 point of the data-size curve;
+* ``clean-96`` (96 rows, 12 steps) is the 96 point of the data-size curve, the 1e-3 arm of the
+  learning-rate sweep (all four rates train on those 96 rows) and the batch-8 arm of the
+  batch-size comparison (batch 1 sees the same 96 rows);
 * the 480-row point of the data-size curve is lesson 2's LoRA r16 run, rebuilt here with the
   identical config and rows, so a course that ran lesson 2 reuses it (and its evaluation);
 * the base model's scores are lesson 2's cached baselines (same questions, same prompts, same
@@ -20,8 +22,9 @@ wherever two experiments need the same thing:
   test questions; the epoch arms on validation loss alone.
 
 The slowest experiments are "go further" (``Plan.for_profile(go_further=True)``): the noisy set at
-its natural length (one full epoch, 165 steps), the 1,000-row point of the data-size curve, and full
-fine-tuning at the article's 2e-5 against lesson 2's full fine-tune at 2.5e-4.
+its natural length (one full epoch, 165 steps), the 1,000-row point of the data-size curve, the
+epoch experiment again with 10% held out instead of 20%, and full fine-tuning at the article's
+2e-5 against lesson 2's full fine-tune at 2.5e-4.
 """
 
 from __future__ import annotations
@@ -80,8 +83,11 @@ class Plan:
         val_rows, test_rows: validation rows of every arm but the epoch arms; test questions.
         secondary_test_rows: test questions for the learning-rate and batch arms (a subset).
         learning_rates: the LoRA sweep.
+        sweep_rows: the clean set of the learning-rate and batch arms (one of ``sizes``, so its
+            arm at lesson 2's rate and batch 8 is shared with the data-size curve).
         pool_rows: the epoch experiment's small set, split into train and validation.
-        val_fractions: the share of that pool held out for validation, one arm each.
+        val_fractions: the share of that pool held out for validation, one arm each;
+            ``further_val_fractions`` are added with ``go_further``.
         max_epochs, patience: the epoch arms' ceiling and early-stopping patience (in epochs).
         go_further: also run the slow experiments (see the module docstring).
     """
@@ -95,8 +101,10 @@ class Plan:
     test_rows: int
     secondary_test_rows: int
     learning_rates: tuple[float, ...]
+    sweep_rows: int
     pool_rows: int
     val_fractions: tuple[float, ...]
+    further_val_fractions: tuple[float, ...]
     max_epochs: int
     patience: int
     prompts: tuple[str, ...] = PROMPTS
@@ -111,14 +119,15 @@ class Plan:
         if profile == "smoke":
             return cls("smoke", clean_rows=16, noisy_source_rows=64, sizes=(8, 16), further_sizes=(32,),
                        val_rows=LESSON2["smoke"].val_rows, test_rows=LESSON2["smoke"].test_rows, secondary_test_rows=6,
-                       learning_rates=(LORA_LR, 1e-2), pool_rows=20, val_fractions=(0.2,), max_epochs=3,
-                       patience=1, prompts=("dataset",), go_further=go_further)
+                       learning_rates=(LORA_LR, 1e-2), sweep_rows=8, pool_rows=20, val_fractions=(0.2,),
+                       further_val_fractions=(0.1,), max_epochs=3, patience=1, prompts=("dataset",),
+                       go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         return cls("full", clean_rows=256, noisy_source_rows=1200, sizes=(96, 256), further_sizes=(1000,),
                    val_rows=LESSON2["full"].val_rows, test_rows=LESSON2["full"].test_rows, secondary_test_rows=30,
-                   learning_rates=SWEEP_LRS, pool_rows=80, val_fractions=(0.2, 0.1), max_epochs=10, patience=2,
-                   go_further=go_further)
+                   learning_rates=SWEEP_LRS, sweep_rows=96, pool_rows=80, val_fractions=(0.2,),
+                   further_val_fractions=(0.1,), max_epochs=10, patience=2, go_further=go_further)
 
     @property
     def lesson2(self) -> Lesson2Arm:
@@ -127,6 +136,11 @@ class Plan:
     @property
     def clean_arm(self) -> str:
         return f"clean-{self.clean_rows}"
+
+    @property
+    def sweep_arm(self) -> str:
+        """The learning-rate sweep's arm at lesson 2's rate, and the batch comparison's batch-8 arm."""
+        return f"clean-{self.sweep_rows}"
 
     def size_arms(self) -> list[str]:
         """The data-size curve, smallest first: clean arms and lesson 2's r16 run."""
@@ -138,23 +152,26 @@ class Plan:
         return [lr_arm(lr, self) for lr in self.learning_rates]
 
     def epoch_arms(self) -> list[str]:
-        return [f"epochs-val{round(100 * f)}" for f in self.val_fractions]
+        fractions = self.val_fractions + (self.further_val_fractions if self.go_further else ())
+        return [f"epochs-val{round(100 * f)}" for f in fractions]
 
     def describe(self) -> str:
         steps = math.ceil(self.clean_rows / self.batch_size)
         extra = ("; go further: the noisy set for a full epoch, " + ", ".join(f"{n} clean rows" for n in self.further_sizes)
-                 + ", full fine-tuning at 2e-5") if self.go_further else " (go-further experiments off)"
+                 + ", " + " and ".join(f"{f:.0%}" for f in self.further_val_fractions) + " held out, full fine-tuning "
+                 "at 2e-5") if self.go_further else " (go-further experiments off)"
         return (f"{self.profile} profile: LIMA {self.clean_rows} clean rows vs {self.noisy_source_rows} rows with planted "
                 f"noise, {steps} steps of {self.batch_size} each; data sizes "
                 f"{', '.join(str(n) for n in sorted([*self.sizes, self.lesson2.train_rows]))} at one epoch; "
-                f"{len(self.learning_rates)} learning rates; batch 1 vs {self.batch_size}; epochs on {self.pool_rows} rows "
-                f"with {' and '.join(f'{f:.0%}' for f in self.val_fractions)} held out; {self.test_rows} test questions "
+                f"{len(self.learning_rates)} learning rates and batch 1 vs {self.batch_size} on {self.sweep_rows} rows; "
+                f"epochs on {self.pool_rows} rows with {' and '.join(f'{f:.0%}' for f in self.val_fractions)} held out; "
+                f"{self.test_rows} test questions "
                 f"({self.secondary_test_rows} for the secondary arms){extra}")
 
 
 def lr_arm(lr: float, plan: Plan) -> str:
     """The arm name of one rate in the sweep; lesson 2's rate is the shared clean arm itself."""
-    return plan.clean_arm if lr == LORA_LR else f"lr-{lr:.0e}"
+    return plan.sweep_arm if lr == LORA_LR else f"lr-{lr:.0e}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,10 +265,11 @@ def arm_config(arm: str, plan: Plan) -> TrainConfig:
     if arm == "noisy-epoch":  # the noisy set at its own natural length: one full pass
         steps = _steps(len(noisy_set(plan).rows), plan.batch_size)
         return clean.replace(run_name="lesson3-noisy-epoch", eval_every=_eval_every(steps, 5))
+    sweep = arm_config(plan.sweep_arm, plan)
     if arm.startswith("lr-"):
-        return clean.replace(run_name=f"lesson3-{arm}", learning_rate=float(arm[3:]))
+        return sweep.replace(run_name=f"lesson3-{arm}", learning_rate=float(arm[3:]))
     if arm == "batch-1":  # the same examples one at a time; evaluated after the same examples as batch 8
-        return clean.replace(run_name="lesson3-batch-1", batch_size=1, eval_every=clean.eval_every * plan.batch_size)
+        return sweep.replace(run_name="lesson3-batch-1", batch_size=1, eval_every=sweep.eval_every * plan.batch_size)
     if arm.startswith("epochs-val") and arm[10:].isdigit():
         fraction = int(arm[10:]) / 100
         per_epoch = _steps(plan.pool_rows - _held_out(plan.pool_rows, fraction), plan.batch_size)
@@ -275,7 +293,7 @@ def arm_data(arm: str, plan: Plan) -> tuple[list[dict], list[dict] | None]:
     if arm in ("noisy", "noisy-epoch"):
         return noisy_set(plan).rows, val_rows(plan)
     if arm.startswith("lr-") or arm == "batch-1":
-        return clean_rows(plan.clean_rows), val_rows(plan)
+        return clean_rows(plan.sweep_rows), val_rows(plan)
     if arm.startswith("epochs-val"):
         return clean_rows(plan.pool_rows), None
     raise UsageError(f"arm={arm!r}: unknown")
@@ -285,7 +303,8 @@ def arm_names(plan: Plan, go_further: bool | None = None) -> list[str]:
     """Every arm the plan trains, in the order :func:`run` trains them."""
     further = plan.go_further if go_further is None else go_further
     names = [plan.clean_arm, "noisy"] + [a for a in replace(plan, go_further=further).size_arms() if a != plan.clean_arm]
-    names += [a for a in plan.lr_arms() if a not in names] + ["batch-1"] + plan.epoch_arms()
+    names += [a for a in plan.lr_arms() if a not in names] + ["batch-1"]
+    names += replace(plan, go_further=further).epoch_arms()
     if further:
         names += ["noisy-epoch", "lesson2-full", "full-2e-05"]
     return list(dict.fromkeys(names))
@@ -427,7 +446,7 @@ def batch_summary(runs: dict[str, Run], plan: Plan) -> dict[str, dict]:
         losses = [loss for step, loss in run.train_loss if step * batch > examples / 2]
         out[arm] = {"batch": batch, "updates": s["steps"], "examples": examples,
                     "train_seconds": seconds, "seconds_per_example": seconds / examples if seconds else None,
-                    "roughness": roughness(losses) if len(losses) >= 5 else None,
+                    "roughness": roughness(losses, window=3) if len(losses) >= 3 else None,
                     "best_val_loss": s["best_eval_loss"]}
     return out
 
@@ -456,7 +475,7 @@ def run(plan: Plan, board=None, log=print) -> dict:
         secondary[arm] = secondary_eval(arm, runs, evals, plan)
     return {"plan": plan, "runs": runs, "evals": evals, "secondary": secondary, "lint": lint_noisy(plan),
             "epochs": epochs_summary({a: runs[a] for a in plan.epoch_arms()}, plan),
-            "batch": batch_summary({a: runs[a] for a in (plan.clean_arm, "batch-1")}, plan)}
+            "batch": batch_summary({a: runs[a] for a in (plan.sweep_arm, "batch-1")}, plan)}
 
 
 def evaluated_arms(plan: Plan) -> list[str]:
