@@ -31,6 +31,7 @@ LESSONS: dict[str, str] = {
     "lesson2": "labkit.lessons.lesson2",
     "lesson3": "labkit.lessons.lesson3",
     "lesson4": "labkit.lessons.lesson4",
+    "lesson5": "labkit.lessons.lesson5",
     "lesson6b": "labkit.lessons.lesson6b",
 }
 
