@@ -79,7 +79,7 @@ def run_checks(load_models: bool = True) -> list[Check]:
         try:
             if entry.kind == "causal-lm":
                 where = models.gguf_path()
-                checks.append(Check("OK", f"{name} file", str(where)))
+                checks.append(Check("OK", f"{name} file", paths.shown(where)))
                 if load_models:
                     lm = models.load(name)
                     reply = models.generate(lm, "What is the capital of France?", max_new_tokens=12)
@@ -89,7 +89,7 @@ def run_checks(load_models: bool = True) -> list[Check]:
                                         f"says: {reply!r}"))
             else:
                 where = models.embedder_path(name)
-                checks.append(Check("OK", f"{name} files", str(where)))
+                checks.append(Check("OK", f"{name} files", paths.shown(where)))
                 if load_models:
                     emb = models.load_embedder(name)
                     dim = emb.get_embedding_dimension() if hasattr(emb, "get_embedding_dimension") \
