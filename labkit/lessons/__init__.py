@@ -27,7 +27,7 @@ from types import ModuleType
 from labkit.errors import UsageError
 
 #: lesson id -> module under labkit.lessons, in course order. A lesson is registered once its notebook
-#: has landed. In progress (module and tests here, notebook not yet committed): lesson3, lesson4, lesson5.
+#: has landed. In progress (module and tests here, notebook not yet committed): lesson3, lesson4.
 LESSONS: dict[str, str] = {
     "lesson2": "labkit.lessons.lesson2",
     "lesson6b": "labkit.lessons.lesson6b",
