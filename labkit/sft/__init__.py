@@ -9,7 +9,8 @@ One idea per module:
 * :mod:`labkit.sft.tokenize`    - chat rows -> token ids with an answer-only loss mask
 * :mod:`labkit.sft.loss`        - the answer-only LM head loss used on a single CPU process
 
->>> from labkit.sft import TrainConfig, train
+>>> from labkit.sft import TrainConfig
+>>> from labkit.sft.train import train   # the function; labkit.sft.train is also its module
 >>> run = train(TrainConfig(method="lora", rank=16), "data/formulary/train.jsonl")   # doctest: +SKIP
 >>> run.best_eval_loss, run.tokens_per_second                                        # doctest: +SKIP
 """
@@ -17,15 +18,12 @@ One idea per module:
 from labkit.config import TrainConfig
 from labkit.sft.run import Run
 
-__all__ = ["Run", "TrainConfig", "train", "train_isolated"]
+__all__ = ["Run", "TrainConfig", "train_isolated"]
 
 
 def __getattr__(name: str):
-    # train and train_isolated import TRL and transformers: only when asked for
-    if name == "train":
-        from labkit.sft.train import train
-
-        return train
+    # train_isolated imports TRL and transformers: only when asked for. (No lazy "train": the name
+    # belongs to the submodule labkit.sft.train, so the function is imported from there.)
     if name == "train_isolated":
         from labkit.sft.isolate import train_isolated
 
