@@ -12,6 +12,10 @@ and the reply is compared with the reference:
   :func:`labkit.data.formulary.read_text_answer`; for other rows the reply must contain the
   reference (case, punctuation and spacing ignored) or share 80% of its words.
 
+A row's prompt is its own conversation by default, or one given per row (``prompts=``: a RAG prompt
+with retrieved passages, say). Each prediction records its prompt's length in tokens and its share
+of generation time, so cost per answer sits beside accuracy.
+
 ``accuracy`` is the share of rows with *every* field right; ``field_accuracy`` the share per field.
 ``schema_valid_rate`` is stricter than ``json_valid_rate``: valid JSON with exactly the expected
 keys and (for formulary categories) only allowed values - what "format consistency" means to a
@@ -25,8 +29,9 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
-from labkit.models import LoadedModel, generate_batch
+from labkit.models import LoadedModel, generate_batch, to_messages
 from labkit.paths import profile
 
 SMOKE_ROWS = 18  # six per formulary category
@@ -129,6 +134,16 @@ class DomainReport:
         """Mean share of fields right per row (kinder than ``accuracy``)."""
         return sum(p["field_score"] for p in self.predictions) / self.n if self.n else 0.0
 
+    @property
+    def seconds_per_answer(self) -> float | None:
+        """Mean generation seconds per answer (a batch's time shared by its rows); None if not timed."""
+        return _mean(p.get("seconds") for p in self.predictions)
+
+    @property
+    def prompt_tokens_per_answer(self) -> float | None:
+        """Mean prompt length in tokens, chat template included; None if not counted."""
+        return _mean(p.get("prompt_tokens") for p in self.predictions)
+
     def summary(self) -> dict[str, float]:
         out = {"accuracy": self.accuracy, "partial_credit": self.partial_credit}
         if self.json_valid_rate is not None:
@@ -143,6 +158,9 @@ class DomainReport:
         valid = "" if self.json_valid_rate is None else \
             f", JSON-valid {self.json_valid_rate:.0%}, schema-valid {self.schema_valid_rate:.0%}"
         lines = [f"domain accuracy {self.accuracy:.1%} on {self.n} rows{valid} ({self.seconds:.0f} s)"]
+        if self.seconds_per_answer is not None and self.prompt_tokens_per_answer is not None:
+            lines.append(f"  cost: {self.seconds_per_answer:.2f} s and {self.prompt_tokens_per_answer:.0f} "
+                         "prompt tokens per answer")
         lines.append("  per category: " + ", ".join(f"{k} {v:.0%}" for k, v in self.per_category.items()))
         lines.append("  per field:    " + ", ".join(f"{k} {v:.0%}" for k, v in self.field_accuracy.items()))
         for p in self.mistakes(3):
@@ -238,6 +256,7 @@ def evaluate_domain(
     system: str | None = None,
     limit: int | None = None,
     shots: list[dict] | None = None,
+    prompts: list[list[dict]] | Callable[[dict], list[dict]] | None = None,
 ) -> DomainReport:
     """Answer every row's question with ``loaded`` and score the replies (see the module doc).
 
@@ -250,25 +269,66 @@ def evaluate_domain(
             prompting), e.g. ``balanced(load_split("train"), 3)``.
         limit: evaluate a category-balanced subset; default all rows in the ``full`` profile,
             ``SMOKE_ROWS`` in ``smoke``.
+        prompts: the messages to send instead of each row's conversation: a list parallel to
+            ``rows``, or a function of the row (e.g. a RAG prompt with retrieved passages).
+            Excludes ``system`` and ``shots``.
+
+    Every prediction carries ``prompt_tokens``, ``seconds`` and ``row_index`` (its place in ``rows``).
     """
+    rows = list(rows)
+    if prompts is not None and (system is not None or shots):
+        raise ValueError("evaluate_domain: prompts= replaces the whole prompt; give no system= or shots= with it")
+    if isinstance(prompts, list) and len(prompts) != len(rows):
+        raise ValueError(f"evaluate_domain: {len(prompts)} prompts for {len(rows)} rows")
     if limit is None:
         limit = SMOKE_ROWS if profile() == "smoke" else len(rows)
-    rows = balanced(list(rows), limit)
-    if not rows:
+    picked = balanced([{"category": row.get("category"), "index": i} for i, row in enumerate(rows)], limit)
+    if not picked:
         raise ValueError("evaluate_domain: no rows to evaluate")
-    prompts, references = zip(*(_prompt(row, system, shots) for row in rows))
+    indices = [p["index"] for p in picked]
+    selected = [rows[i] for i in indices]
+    messages, references = zip(*(_prompt(row, system, shots) for row in selected))
+    if callable(prompts):
+        messages = [prompts(row) for row in selected]
+    elif prompts is not None:
+        messages = [prompts[i] for i in indices]
     if max_new_tokens is None:
         tok = loaded.tokenizer
         longest = max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in references)
         max_new_tokens = min(longest + 8, 256)
-    # Even batches: 18 rows run as one batch of 18, not 16 + 2 (a batch costs its longest row's steps).
-    batches = -(-len(prompts) // batch_size)
-    even = -(-len(prompts) // batches)
-    start = time.perf_counter()
-    replies = generate_batch(loaded, list(prompts), max_new_tokens=max_new_tokens, batch_size=even)
-    seconds = time.perf_counter() - start
-    predictions = [score_reply(row, reply, reference) for row, reference, reply in zip(rows, references, replies)]
-    return summarize(predictions, seconds)
+    measured = generate_measured(loaded, list(messages), max_new_tokens=max_new_tokens, batch_size=batch_size)
+    predictions = []
+    for i, row, reference, m in zip(indices, selected, references, measured):
+        predictions.append({**score_reply(row, m["reply"], reference), "prompt_tokens": m["prompt_tokens"],
+                            "seconds": m["seconds"], "row_index": i})
+    return summarize(predictions, sum(m["seconds"] for m in measured))
+
+
+def generate_measured(loaded: LoadedModel, prompts: list, max_new_tokens: int = 64, batch_size: int = 16) -> list[dict]:
+    """Greedy replies, each with its prompt length in tokens and its share of generation time.
+
+    ``{"reply", "prompt_tokens", "seconds"}`` per prompt. Batches are even (18 prompts run as one
+    batch of 18, not 16 + 2: a batch costs its longest row's steps); a row's ``seconds`` is its
+    batch's wall time divided by the batch size, so the sum is the total generation time.
+    """
+    tok = loaded.tokenizer
+    lengths = [len(tok(tok.apply_chat_template(to_messages(p), add_generation_prompt=True, tokenize=False),
+                       add_special_tokens=False)["input_ids"]) for p in prompts]
+    batches = -(-len(prompts) // batch_size) if prompts else 0
+    even = -(-len(prompts) // batches) if batches else 1
+    out = []
+    for start in range(0, len(prompts), even):
+        chunk = prompts[start : start + even]
+        began = time.perf_counter()
+        replies = generate_batch(loaded, chunk, max_new_tokens=max_new_tokens, batch_size=len(chunk))
+        share = (time.perf_counter() - began) / len(chunk)
+        out += [{"reply": r, "prompt_tokens": n, "seconds": share} for r, n in zip(replies, lengths[start:])]
+    return out
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def summarize(predictions: list[dict], seconds: float = 0.0) -> DomainReport:
