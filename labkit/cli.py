@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="progress file (default: $LABKIT_PROGRESS)")
     p.add_argument("--csv", help="write scores as CSV to this path ('-' for stdout)")
     p.set_defaults(func=_progress)
+
+    from labkit.evaluate.forgetting import add_parser as add_forgetting  # light: torch loads only when it runs
+
+    add_forgetting(sub)
     return parser
 
 

@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 
 def write_atomic(path: str | Path, text: str) -> Path:
@@ -55,3 +55,17 @@ def iter_jsonl(path: str | Path, error: type[Exception] = ValueError) -> Iterato
         if not isinstance(record, dict):
             raise error(f"{where}: expected a JSON object, got {type(record).__name__}")
         yield where, record
+
+
+def cached_json(path: str | Path, compute: Callable[[], Any]) -> Any:
+    """Read ``path`` if it exists; otherwise ``compute()``, save it atomically, and return it.
+
+    Key the file name by what was evaluated (e.g. a hash of the test ids), so a different test
+    set never reads a stale result.
+    """
+    path = Path(path)
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    result = compute()
+    write_atomic(path, json.dumps(result, indent=1))
+    return result

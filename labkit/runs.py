@@ -24,10 +24,10 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from labkit.errors import NotFinishedError
-from labkit.files import write_atomic
+from labkit.files import cached_json, write_atomic  # noqa: F401  (cached_json: re-exported)
 from labkit.live import TrainerCallback
 
 SUMMARY = "summary.json"
@@ -133,20 +133,6 @@ class MetricsLogger(TrainerCallback):
 
 # ---------------------------------------------------------------------------------------------
 # evaluations
-
-
-def cached_json(path: str | Path, compute: Callable[[], Any]) -> Any:
-    """Read ``path`` if it exists; otherwise ``compute()``, save it atomically, and return it.
-
-    Key the file name by what was evaluated (e.g. a hash of the test ids), so a different test
-    set never reads a stale result.
-    """
-    path = Path(path)
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    result = compute()
-    write_atomic(path, json.dumps(result, indent=1))
-    return result
 
 
 # ---------------------------------------------------------------------------------------------

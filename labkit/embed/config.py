@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from labkit.config import ConfigBase, ConfigError, _is_int, _is_number
 

@@ -15,7 +15,6 @@ Bad input should fail loudly and early, never halfway through a run:
 from __future__ import annotations
 
 import csv
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -151,6 +151,21 @@ class DomainReport:
             out["schema_valid"] = self.schema_valid_rate
         return out
 
+    def to_dict(self, examples: int = 6) -> dict:
+        """The report as a JSON-able dict (the shape every lesson caches beside its runs): the scores,
+        the first ``examples`` answers in full, and every answer briefly, so a subset's scores and any
+        reply can be read back without generating again."""
+        return {"accuracy": self.accuracy, "partial_credit": self.partial_credit,
+                "json_valid": self.json_valid_rate, "schema_valid": self.schema_valid_rate,
+                "per_category": self.per_category, "field_accuracy": self.field_accuracy,
+                "n": self.n, "seconds": self.seconds,
+                "seconds_per_answer": self.seconds_per_answer,
+                "prompt_tokens_per_answer": self.prompt_tokens_per_answer,
+                "examples": [{k: p[k] for k in ("question", "reply", "reference", "correct")}
+                             for p in self.predictions[:examples]],
+                "scores": [{k: p.get(k) for k in ("id", "reply", "field_score", "correct", "json_valid",
+                                                   "schema_valid")} for p in self.predictions]}
+
     def mistakes(self, n: int = 5) -> list[dict]:
         return [p for p in self.predictions if not p["correct"]][:n]
 

@@ -41,7 +41,7 @@ from typing import Callable, Sequence
 
 from labkit import paths
 from labkit.errors import UsageError
-from labkit.runs import cached_json
+from labkit.files import cached_json
 
 CONFIDENCE = 0.95
 #: The seed article: "if general scores drop more than 5%, you're forgetting" (as points here).
@@ -230,13 +230,7 @@ def domain_dict(loaded, rows: list[dict]) -> dict:
     """Domain accuracy as a JSON-able dict (the same keys as lesson 2's cached evaluations)."""
     from labkit.evaluate.domain import evaluate_domain
 
-    report = evaluate_domain(loaded, rows, limit=len(rows))
-    return {"accuracy": report.accuracy, "partial_credit": report.partial_credit,
-            "json_valid": report.json_valid_rate, "schema_valid": report.schema_valid_rate,
-            "per_category": report.per_category, "field_accuracy": report.field_accuracy,
-            "n": report.n, "seconds": report.seconds,
-            "examples": [{k: p[k] for k in ("question", "reply", "reference", "correct")}
-                         for p in report.predictions[:6]]}
+    return evaluate_domain(loaded, rows, limit=len(rows)).to_dict()
 
 
 def checks_list(loaded) -> list[dict]:

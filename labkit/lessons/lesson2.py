@@ -105,15 +105,6 @@ def train_arms(plan: Plan, arms, board=None, retrain: bool = False) -> dict[str,
 # evaluation, cached
 
 
-def _report_dict(report) -> dict:
-    return {"accuracy": report.accuracy, "partial_credit": report.partial_credit,
-            "json_valid": report.json_valid_rate, "schema_valid": report.schema_valid_rate,
-            "per_category": report.per_category, "field_accuracy": report.field_accuracy,
-            "n": report.n, "seconds": report.seconds,
-            "examples": [{k: p[k] for k in ("question", "reply", "reference", "correct")}
-                         for p in report.predictions[:6]]}
-
-
 def evaluate_run(run: Run, plan: Plan) -> dict:
     """Domain accuracy and JSON validity of a fine-tuned arm on the plan's test questions."""
     from labkit.evaluate.domain import evaluate_domain
@@ -123,7 +114,7 @@ def evaluate_run(run: Run, plan: Plan) -> dict:
 
     def compute():
         loaded = run.load()
-        return _report_dict(evaluate_domain(loaded, test_rows, limit=len(test_rows)))
+        return evaluate_domain(loaded, test_rows, limit=len(test_rows)).to_dict()
 
     return cached_json(run.path / "evals" / f"domain-{key}.json", compute)
 
@@ -143,8 +134,8 @@ def evaluate_base(plan: Plan, prompt: str = "dataset", model: str = "smollm2-135
     key = hashlib.sha256(json.dumps([model, prompt, system, [r["id"] for r in test_rows]]).encode()).hexdigest()[:10]
 
     def compute():
-        return _report_dict(evaluate_domain(models.load(model), test_rows, system=system, shots=shots,
-                                            limit=len(test_rows)))
+        return evaluate_domain(models.load(model), test_rows, system=system, shots=shots,
+                               limit=len(test_rows)).to_dict()
 
     return cached_json(paths.runs_dir() / "base-evals" / f"{prompt}-{key}.json", compute)
 

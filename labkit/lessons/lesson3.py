@@ -327,17 +327,6 @@ def train_arms(arms, plan: Plan, board=None, labels: dict[str, str] | None = Non
 # evaluation, cached (the same files and keys as lesson 2, so either lesson reuses the other's)
 
 
-def _report_dict(report) -> dict:
-    return {"accuracy": report.accuracy, "partial_credit": report.partial_credit,
-            "json_valid": report.json_valid_rate, "schema_valid": report.schema_valid_rate,
-            "per_category": report.per_category, "field_accuracy": report.field_accuracy,
-            "n": report.n, "seconds": report.seconds,
-            "examples": [{k: p[k] for k in ("question", "reply", "reference", "correct")}
-                         for p in report.predictions[:6]],
-            # every answer, briefly: a subset's scores and any reply can be read back without re-running
-            "scores": [{"id": p["id"], "reply": p["reply"], "field_score": p["field_score"], "correct": p["correct"],
-                        "json_valid": p["json_valid"], "schema_valid": p["schema_valid"]} for p in report.predictions]}
-
 
 def _ids_key(rows: list[dict]) -> str:
     return hashlib.sha256(json.dumps([r["id"] for r in rows]).encode()).hexdigest()[:10]
@@ -350,7 +339,7 @@ def evaluate_run(run: Run, plan: Plan, secondary: bool = False) -> dict:
     rows = test_rows(plan, secondary)
 
     def compute():
-        return _report_dict(evaluate_domain(run.load(), rows, limit=len(rows)))
+        return evaluate_domain(run.load(), rows, limit=len(rows)).to_dict()
 
     return cached_json(run.path / "evals" / f"domain-{_ids_key(rows)}.json", compute)
 
@@ -381,7 +370,7 @@ def evaluate_base(plan: Plan, prompt: str = "dataset", model: str = "smollm2-135
     key = hashlib.sha256(json.dumps([model, prompt, system, [r["id"] for r in rows]]).encode()).hexdigest()[:10]
 
     def compute():
-        return _report_dict(evaluate_domain(models.load(model), rows, system=system, shots=shots, limit=len(rows)))
+        return evaluate_domain(models.load(model), rows, system=system, shots=shots, limit=len(rows)).to_dict()
 
     return cached_json(paths.runs_dir() / "base-evals" / f"{prompt}-{key}.json", compute)
 
