@@ -34,6 +34,10 @@ def _train(args: argparse.Namespace) -> int:
     from labkit.config import TrainConfig
 
     config = TrainConfig.from_yaml(args.config)  # a config error arrives before torch and TRL load
+    if args.dry_run:
+        from labkit.sft.data import cli_check_data
+
+        return cli_check_data(args, config)
     from labkit.sft.train import cli_train
 
     return cli_train(args, config)
@@ -66,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune from a YAML config")
     p.add_argument("--config", required=True, help="a TrainConfig as YAML")
-    p.add_argument("--data", help="chat JSONL (overrides the config's train_file)")
+    p.add_argument("--data", help="training data (overrides the config's train_file): .jsonl/.json/.csv/.tsv/"
+                   ".parquet or a save_to_disk folder; chat messages, prompt/completion, Alpaca, ShareGPT or "
+                   "question/answer rows")
+    p.add_argument("--dry-run", action="store_true", help="read and check the config and data, then stop (no model)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--retrain", action="store_true", help="train even if an identical finished run exists")
     p.set_defaults(func=_train)

@@ -160,7 +160,18 @@ class TrainConfig(ConfigBase):
             activations against 0.5 GB of fp32 weights for a batch of 8 chat rows), so 4-bit
             weights alone save little. For LoRA and full fine-tuning labkit leaves it off
             because CPU time is the scarce resource here (TRL turns it on by default).
-        train_file, eval_file: chat JSONL paths, used by ``labkit train --config``.
+        train_file, eval_file: training / validation data, used by ``labkit train --config``:
+            a ``.jsonl`` / ``.json`` / ``.csv`` / ``.tsv`` / ``.parquet`` file or a ``datasets``
+            ``save_to_disk`` folder, in any shape :mod:`labkit.data.shapes` accepts (chat
+            messages, TRL prompt/completion, Alpaca, ShareGPT, question/answer columns).
+        train_split, eval_split: which split of a DatasetDict (saved or in memory) to read;
+            ``train`` for training, and for validation the first of ``validation`` / ``test`` /
+            ``eval`` that exists unless ``eval_split`` names one.
+        question_column, answer_column: the column (or key) names of question/answer data.
+        system_prompt: a system turn added to rows that have none (converted shapes and chat rows).
+
+    The data options above change the rows, not the recipe: the run's hash covers the rows
+    themselves, so they stay out of the config's part of the hash.
     """
 
     run_name: str = "run"
@@ -189,8 +200,14 @@ class TrainConfig(ConfigBase):
     gradient_checkpointing: bool | None = None
     train_file: str | None = None
     eval_file: str | None = None
+    train_split: str = "train"
+    eval_split: str | None = None
+    question_column: str = "question"
+    answer_column: str = "answer"
+    system_prompt: str | None = None
 
-    _unhashed: ClassVar[tuple[str, ...]] = ("run_name", "train_file", "eval_file")
+    _unhashed: ClassVar[tuple[str, ...]] = ("run_name", "train_file", "eval_file", "train_split", "eval_split",
+                                            "question_column", "answer_column", "system_prompt")
     _path_fields: ClassVar[tuple[str, ...]] = ("train_file", "eval_file")
 
     def __post_init__(self) -> None:
@@ -241,6 +258,12 @@ class TrainConfig(ConfigBase):
                 raise bad(name, "must be true or false")
         if self.gradient_checkpointing is not None and not isinstance(self.gradient_checkpointing, bool):
             raise bad("gradient_checkpointing", "must be true, false or null (auto: on for qlora)")
+        for name in ("train_split", "question_column", "answer_column"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise bad(name, "must be a non-empty name")
+        for name in ("eval_split", "system_prompt"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise bad(name, "must be text or null")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"expected one of {', '.join(PRECISIONS)}")
         if isinstance(self.target_modules, tuple):

@@ -40,17 +40,18 @@ def test_models_list():
 def test_train_from_yaml_prints_a_summary(tmp_path):
     import json
 
-    rows = [{"messages": [{"role": "user", "content": f"Tag {c}"},
-                          {"role": "assistant", "content": json.dumps({"color": c})}]}
+    # an Alpaca JSON array (one of the shapes people have; it used to fail as "not valid JSON")
+    rows = [{"instruction": f"Tag {c}", "input": "", "output": json.dumps({"color": c})}
             for c in ("red", "blue", "green", "teal", "plum", "rust", "navy", "olive")]
-    (tmp_path / "chats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "alpaca.json").write_text(json.dumps(rows, indent=2))
     (tmp_path / "run.yaml").write_text("run_name: cli-test\nmethod: lora\nrank: 4\nmax_steps: 2\n"
-                                       "batch_size: 4\neval_fraction: 0.25\ntrain_file: chats.jsonl\n")
+                                       "batch_size: 4\neval_fraction: 0.25\ntrain_file: alpaca.json\n")
     env_runs = {"LABKIT_RUNS_DIR": str(tmp_path / "runs")}
     result = subprocess.run([sys.executable, "-m", "labkit.cli", "train", "--config", str(tmp_path / "run.yaml")],
                             capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", **env_runs})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "finished:" in result.stdout and "tokens_per_second" in result.stdout
+    assert "alpaca.json: 8 rows, detected shape: Alpaca (instruction/input/output)" in result.stdout
     # one progress line, not the Trainer's raw log dicts or dataset bars
     assert "{'loss'" not in result.stdout + result.stderr and "Building labels" not in result.stderr
     assert "cli-test: 2 steps in" in result.stdout

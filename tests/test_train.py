@@ -171,7 +171,9 @@ def test_long_rows_are_truncated_with_a_counted_warning(isolated_runs):
 @pytest.mark.parametrize("content,needle", [
     ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{oops\n',
      "bad.jsonl:2: not valid JSON"),
-    ('{"text": "hello"}\n', "bad.jsonl:1: missing 'messages'"),
+    ('{"text": "hello"}\n', "bad.jsonl: rows with a 'text' field (TRL's language-modeling shape)"),
+    ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{"text": "x"}\n',
+     "bad.jsonl:2: missing 'messages'"),
     ('{"messages": [{"role": "wizard", "content": "hi"}]}\n', "bad.jsonl:1: messages[0] has unknown role 'wizard'"),
     ('{"messages": [{"role": "user", "content": "hi"}]}\n', "bad.jsonl:1: the conversation has no assistant turn"),
     ("\n\n", "bad.jsonl: the dataset is empty"),
@@ -232,3 +234,16 @@ def test_resume_skips_a_half_written_newest_checkpoint(tmp_path, capsys):
     assert _last_checkpoint(tmp_path) == good
     assert "checkpoint-6 was only partly written" in capsys.readouterr().out
     assert _last_checkpoint(tmp_path / "none") is None
+
+
+def test_train_takes_a_datasetdict_in_trl_shape_and_warns_about_duplicates(isolated_runs, capsys):
+    from datasets import Dataset, DatasetDict
+
+    from labkit.sft.data import DuplicateRowsWarning
+
+    pairs = [{"prompt": r["messages"][0]["content"], "completion": r["messages"][1]["content"]} for r in pattern_rows(6)]
+    data = DatasetDict({"train": Dataset.from_list(pairs + pairs[:1]), "validation": Dataset.from_list(pairs[:2])})
+    with pytest.warns(DuplicateRowsWarning, match="1 of 6 training rows repeat"):
+        run = train(TrainConfig(run_name="dd", max_steps=1, **FAST), data)
+    assert "(split 'train'): 7 rows, detected shape: prompt/completion (TRL)" in capsys.readouterr().out
+    assert run.summary["steps"] == 1 and run.summary["train_rows"] == 6

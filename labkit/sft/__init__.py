@@ -16,12 +16,17 @@ One idea per module:
 """
 
 from labkit.config import TrainConfig
-from labkit.sft.run import Run
 
 __all__ = ["Run", "TrainConfig", "train_isolated"]
 
 
 def __getattr__(name: str):
+    # Run too is loaded on first use: labkit.runs pulls in transformers (seconds), and the light
+    # parts of this package (labkit.sft.data: `labkit train --dry-run`) must not pay for it.
+    if name == "Run":
+        from labkit.sft.run import Run
+
+        return Run
     # train_isolated imports TRL and transformers: only when asked for. (No lazy "train": the name
     # belongs to the submodule labkit.sft.train, so the function is imported from there.)
     if name == "train_isolated":

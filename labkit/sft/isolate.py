@@ -22,7 +22,7 @@ from labkit.data.chat import write_chat_jsonl
 from labkit.files import write_atomic
 from labkit.live import LiveBoard, ProgressLine
 from labkit.sft.run import Run
-from labkit.sft.train import as_rows, planned_steps, run_dir, split_eval
+from labkit.sft.train import planned_steps, read_train_eval, run_dir
 
 
 def train_isolated(
@@ -37,11 +37,7 @@ def train_isolated(
     poll_s: float = 1.0,
 ) -> Run:
     """Like :func:`labkit.sft.train.train`, but the training runs in a child process."""
-    train_rows = as_rows(train_data, "train data")
-    if eval_data is not None:
-        eval_rows = as_rows(eval_data, "eval data")
-    else:
-        train_rows, eval_rows = split_eval(train_rows, config.eval_fraction, config.seed)
+    train_rows, eval_rows, _ = read_train_eval(config, train_data, eval_data, announce=False)
     label = config.run_name if label is None else label
     folder = run_dir(config, train_rows, eval_rows)
     own_board = board is None

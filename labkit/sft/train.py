@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,9 @@ from typing import Any, Iterable
 
 from labkit import paths, runs
 from labkit.config import TrainConfig
-from labkit.data.chat import DataError, read_chat_jsonl, validate_rows
+from labkit.data.chat import DataError
+from labkit.sft.data import (  # noqa: F401 - as_rows, split_eval and load_data are used from here too
+    DuplicateRowsWarning, as_rows, load_data, read_train_eval, shown, split_eval, warn_duplicates)
 from labkit.live import LiveBoard, LiveLossCallback, ProgressCallback, ProgressLine, quiet_trainer
 from labkit.measure import PeakMemory
 from labkit.sft.loss import answer_only_loss
@@ -40,28 +41,6 @@ except ImportError:  # pragma: no cover - labkit's light modules stay importable
 
 # ---------------------------------------------------------------------------------------------
 # data
-
-
-def as_rows(data: Any, source: str = "dataset") -> list[dict]:
-    """Chat rows from a JSONL path, a list of dicts, or a ``datasets.Dataset``."""
-    if data is None:
-        raise DataError(f"{source}: no data given")
-    if isinstance(data, (str, Path)):
-        return read_chat_jsonl(data)
-    if hasattr(data, "to_list"):  # datasets.Dataset
-        data = data.to_list()
-    return validate_rows(list(data), source)
-
-
-def split_eval(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Hold out ``fraction`` of the rows (at least one) for validation, reproducibly."""
-    if len(rows) < 2:
-        raise DataError(f"need at least 2 rows to hold some out for validation, got {len(rows)}")
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    n_eval = min(len(rows) - 1, max(1, round(len(rows) * fraction)))
-    held = set(order[:n_eval])
-    return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,11 +185,7 @@ def train(
     """
     from accelerate import PartialState
 
-    train_rows = as_rows(train_data if train_data is not None else config.train_file, "train data")
-    if eval_data is not None or config.eval_file:
-        eval_rows = as_rows(eval_data if eval_data is not None else config.eval_file, "eval data")
-    else:
-        train_rows, eval_rows = split_eval(train_rows, config.eval_fraction, config.seed)
+    train_rows, eval_rows, notes = read_train_eval(config, train_data, eval_data)
     label = config.run_name if label is None else label
     folder = run_dir(config, train_rows, eval_rows)
     import torch
@@ -218,6 +193,9 @@ def train(
     # cpu=True on a CPU machine: without it a `accelerate launch` rank comes up believing it is
     # alone (num_processes 1), and both ranks would create (and move aside) the run folder.
     state = PartialState(cpu=not torch.cuda.is_available())
+    if state.is_main_process:
+        for note in notes:
+            print(note, flush=True)
 
     if runs.is_finished(folder) and not retrain:
         run = Run.open(folder, reused=True)
@@ -225,6 +203,7 @@ def train(
         return run
     staging = runs.partial_path(folder)
     if state.is_main_process:
+        warn_duplicates(train_rows, shown(train_data if train_data is not None else config.train_file, "train data"))
         runs.begin(folder, config.to_yaml(), retrain=retrain, resume=resume)
     state.wait_for_everyone()
 
