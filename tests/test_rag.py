@@ -242,3 +242,31 @@ def test_stale_copy_changes_exactly_the_chosen_facts(passages):
     new_passages = formulary_passages(corpus=stale.corpus)
     for row, hits in zip(stale.changed_rows, oracle_contexts(stale.changed_rows, new_passages)):
         assert f"{row['answer']['dose_mg']} mg {row['answer']['frequency']}" in hits[0].text
+
+
+def test_updated_dense_index_reembeds_only_changed_passages(minilm):
+    pas = chunk_documents(TINY_DOCS)
+    dense = DenseRetriever(pas, model=minilm, cache=False)
+    revised = [dict(p, text="Tides follow the pull of the sun and the moon.") if p["doc_id"] == "tides" else p
+               for p in pas]
+    updated = dense.updated(revised)
+    assert updated.reembedded == 1 and [p["id"] for p in updated.passages] == [p["id"] for p in pas]
+    fresh = DenseRetriever(revised, model=minilm, cache=False)
+    assert (updated.embeddings - fresh.embeddings).abs().max() < 1e-5
+    assert updated.retrieve("What pulls the tides?", 1)[0].text.startswith("Tides follow the pull of the sun")
+    assert dense.updated(pas).reembedded == 0
+
+
+def test_facts_are_read_from_json_or_prose():
+    from labkit.rag import fact_scores, read_facts
+
+    dose = {"id": "d", "category": "dosing", "answer": {"dose_mg": 10, "frequency": "twice daily"}}
+    pair = {"id": "i", "category": "interaction",
+            "answer": {"severity": "major", "mechanism": "additive bleeding", "action": "avoid"}}
+    assert read_facts(dose, "Take 10 mg twice daily.") == {"dose_mg": True, "frequency": True}
+    assert read_facts(dose, '```json\n{"dose_mg": 10, "frequency": "once daily"}\n```') == \
+        {"dose_mg": True, "frequency": False}
+    assert read_facts(dose, "5 mg or 10 mg twice daily") == {"dose_mg": False, "frequency": True}  # hedged dose
+    assert all(read_facts(pair, "Major interaction: additive bleeding. Avoid the combination.").values())
+    scores = fact_scores([dose, pair], [{"id": "d", "reply": "10 mg twice daily"}, {"id": "i", "reply": "minor"}])
+    assert scores == {"facts_right": 0.5, "fact_credit": 0.5, "n": 2}

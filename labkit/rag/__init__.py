@@ -12,7 +12,8 @@ One idea per module:
 * :mod:`~labkit.rag.retrieve` - :class:`DenseRetriever` (MiniLM), :class:`BM25Retriever`,
   :class:`HybridRetriever` (reciprocal-rank fusion), and document-level hit@k / MRR;
 * :mod:`~labkit.rag.answer` - RAG prompts with labelled passages, batched answers, oracle contexts;
-* :mod:`~labkit.rag.stale` - the formulary with a few dosing facts revised.
+* :mod:`~labkit.rag.stale` - the formulary with a few dosing facts revised;
+* :mod:`~labkit.rag.facts` - the facts of a reply read leniently, JSON or prose ("facts right").
 
 Usage::
 
@@ -33,6 +34,7 @@ from labkit.rag.answer import (
     retrieved_contexts, states_answer,
 )
 from labkit.rag.chunk import chunk_documents, chunk_spans, formulary_passages, rebuild
+from labkit.rag.facts import fact_scores, read_facts
 from labkit.rag.retrieve import (
     BM25Retriever, DenseRetriever, Hit, HybridRetriever, Retriever, question_of, retrieval_scores,
 )
@@ -40,7 +42,7 @@ from labkit.rag.stale import FactChange, StaleCopy, stale_copy
 
 __all__ = [
     "BM25Retriever", "DenseRetriever", "FactChange", "Hit", "HybridRetriever", "RAG_INSTRUCTION", "RagAnswers",
-    "Retriever", "StaleCopy", "answer", "chunk_documents", "chunk_spans", "evaluate_rag", "format_passages",
-    "formulary_passages", "oracle_contexts", "question_of", "rag_messages", "rebuild", "retrieval_scores",
+    "Retriever", "StaleCopy", "answer", "chunk_documents", "chunk_spans", "evaluate_rag", "fact_scores", "format_passages",
+    "formulary_passages", "oracle_contexts", "question_of", "rag_messages", "read_facts", "rebuild", "retrieval_scores",
     "retrieved_contexts", "stale_copy", "states_answer",
 ]

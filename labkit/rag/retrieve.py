@@ -108,6 +108,25 @@ class DenseRetriever(Retriever):
             torch.save(self.embeddings.cpu(), staging)
             os.replace(staging, path)  # atomic: a half-written cache is never read
 
+    def updated(self, passages: list[dict]) -> "DenseRetriever":
+        """A retriever over ``passages`` (say, a revised corpus) that embeds only the passages whose
+        indexed text is new and reuses every other embedding: keeping a RAG index current costs
+        the changed passages, not the corpus. ``reembedded`` says how many were encoded."""
+        import torch
+
+        new = DenseRetriever.__new__(DenseRetriever)
+        Retriever.__init__(new, passages, self.with_title)
+        new.model = self.model
+        known = dict(zip(self.texts(), self.embeddings.cpu()))
+        texts = new.texts()
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, self.model.encode_document(
+                missing, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False).cpu()))
+        new.embeddings = torch.stack([known[t] for t in texts])
+        new.reembedded = len(missing)
+        return new
+
     def _search(self, questions: list[str], k: int) -> list[list[Hit]]:
         from sentence_transformers.util import dot_score, semantic_search
 
