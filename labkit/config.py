@@ -7,6 +7,49 @@ folder), and one error type, :class:`ConfigError`, whose message names the field
 :class:`TrainConfig` (LoRA / QLoRA / full) lives here; ``labkit.embed.EmbedConfig`` builds on the
 same base.
 
+Course names and the TRL / PEFT names they set (``labkit.sft.train`` applies them):
+
+==========================  ===================================================================
+TrainConfig (course name)   TRL ``SFTConfig`` / transformers ``TrainingArguments`` / PEFT name
+==========================  ===================================================================
+``learning_rate``           ``learning_rate``
+``epochs``                  ``num_train_epochs``
+``max_steps``               ``max_steps``
+``batch_size``              ``per_device_train_batch_size`` (eval: twice that, unless
+                            ``trainer: {per_device_eval_batch_size: ...}``)
+``grad_accum``              ``gradient_accumulation_steps``
+``max_length``              labkit truncates while tokenizing (SFTConfig ``max_length`` is None)
+``eval_every``              ``eval_steps`` and ``save_steps``
+``log_every``               ``logging_steps``
+``warmup_ratio``            ``warmup_steps`` (a value below 1 is a fraction of the steps)
+``weight_decay``            ``weight_decay``
+``seed``                    ``seed`` and ``data_seed``
+``precision``               ``bf16``
+``padding_free``            ``padding_free``
+``gradient_checkpointing``  ``activation_checkpointing`` (and ``gradient_checkpointing``)
+``early_stopping_patience`` ``EarlyStoppingCallback(early_stopping_patience=...)``
+``keep_weights``            ``load_best_model_at_end`` (``best`` -> True, ``last`` -> False)
+``rank``                    LoraConfig ``r``
+``alpha``                   LoraConfig ``lora_alpha``
+``dropout``                 LoraConfig ``lora_dropout``
+``target_modules``          LoraConfig ``target_modules``
+``method: qlora``           ``BitsAndBytesConfig(load_in_4bit, nf4, double quant)`` +
+                            ``prepare_model_for_kbit_training``
+``chat_template``           ``tokenizer.chat_template``
+==========================  ===================================================================
+
+Everything else passes through two sections, checked against the installed libraries' own
+dataclasses (a misspelt field names the nearest real one): ``trainer:`` takes any ``SFTConfig`` /
+``TrainingArguments`` field (``report_to``, ``optim``, ``lr_scheduler_type``, ``save_total_limit``,
+``max_grad_norm``, ``push_to_hub`` ...) and ``lora:`` any ``LoraConfig`` field (``use_rslora``,
+``use_dora``, ``bias``, ``modules_to_save``, ``layers_to_transform`` ...). A field that has a course
+name above is refused in the section (one name, one place), and so are the few labkit owns:
+``output_dir`` (the run folder), ``completion_only_loss`` / ``assistant_only_loss`` (labkit masks the
+loss to the answers itself), ``dataset_text_field`` / ``dataset_kwargs`` and ``packing`` (labkit
+converts and tokenizes the rows itself; ``padding_free`` is its packing without bin-packing),
+``chat_template_path`` (use ``chat_template``), ``resume_from_checkpoint`` (``--resume``), and
+LoRA's ``task_type``. Both sections are part of the run's hash.
+
 >>> cfg = TrainConfig(method="lora", rank=16, epochs=2)
 >>> cfg.resolved_learning_rate()
 0.0002
@@ -22,7 +65,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +73,34 @@ from labkit.errors import LabkitError
 
 METHODS = ("lora", "qlora", "full")
 PRECISIONS = ("auto", "fp32", "bf16")
+KEEP_WEIGHTS = ("best", "last")
+
+#: trainer: / lora: fields that have a course name (TRL or PEFT name -> course name).
+TRAINER_COURSE_NAMES = {
+    "learning_rate": "learning_rate", "num_train_epochs": "epochs", "max_steps": "max_steps",
+    "per_device_train_batch_size": "batch_size", "gradient_accumulation_steps": "grad_accum",
+    "max_length": "max_length", "eval_steps": "eval_every", "save_steps": "eval_every",
+    "logging_steps": "log_every", "warmup_steps": "warmup_ratio", "weight_decay": "weight_decay",
+    "seed": "seed", "data_seed": "seed", "bf16": "precision", "padding_free": "padding_free",
+    "activation_checkpointing": "gradient_checkpointing", "gradient_checkpointing": "gradient_checkpointing",
+    "load_best_model_at_end": "keep_weights",
+}
+LORA_COURSE_NAMES = {"r": "rank", "lora_alpha": "alpha", "lora_dropout": "dropout", "target_modules": "target_modules"}
+#: trainer: / lora: fields labkit sets itself, and why.
+TRAINER_OWNED = {
+    "output_dir": "the run folder is labkit's (runs/<name>-<hash>/)",
+    "completion_only_loss": "labkit computes the loss on the assistant's tokens itself",
+    "assistant_only_loss": "labkit computes the loss on the assistant's tokens itself",
+    "dataset_text_field": "labkit converts and tokenizes the rows itself (labkit.data.shapes)",
+    "dataset_kwargs": "labkit converts and tokenizes the rows itself (labkit.data.shapes)",
+    "packing": "labkit tokenizes rows itself; padding_free: true gives packing without bin-packing",
+    "packing_strategy": "labkit tokenizes rows itself; padding_free: true gives packing without bin-packing",
+    "eval_packing": "labkit tokenizes rows itself; padding_free: true gives packing without bin-packing",
+    "chat_template_path": "use the course field chat_template (a file or a template string)",
+    "resume_from_checkpoint": "use labkit train --resume (or train(..., resume=True))",
+}
+LORA_OWNED = {"task_type": "labkit trains causal LMs (CAUSAL_LM)",
+              "peft_type": "this section configures LoRA", "base_model_name_or_path": "set by the model"}
 
 #: The seed's learning-rate baselines, meant for 7-8B models trained for thousands of steps.
 SEED_LEARNING_RATES = {"full": 2e-5, "lora": 5e-5, "qlora": 2e-5}
@@ -164,6 +235,16 @@ class TrainConfig(ConfigBase):
             a ``.jsonl`` / ``.json`` / ``.csv`` / ``.tsv`` / ``.parquet`` file or a ``datasets``
             ``save_to_disk`` folder, in any shape :mod:`labkit.data.shapes` accepts (chat
             messages, TRL prompt/completion, Alpaca, ShareGPT, question/answer columns).
+        chat_template: a Jinja chat template (a file path, or the template itself) for a model
+            whose tokenizer has none, or to replace its own; saved with the adapter.
+        keep_weights: ``best`` (default: the checkpoint with the lowest validation loss is
+            reloaded and saved) or ``last`` (the weights as training left them).
+        keep_checkpoints: keep ``checkpoints/`` in the run folder after a successful run (by
+            default they are deleted once the weights are saved). How many are kept while
+            training: ``trainer: {save_total_limit: N}`` (labkit's default 2).
+        trainer: pass-through ``SFTConfig`` / ``TrainingArguments`` fields (see the table above),
+            e.g. ``{report_to: [tensorboard], optim: adafactor, max_grad_norm: 0.5}``.
+        lora: pass-through ``LoraConfig`` fields, e.g. ``{use_rslora: true, bias: lora_only}``.
         train_split, eval_split: which split of a DatasetDict (saved or in memory) to read;
             ``train`` for training, and for validation the first of ``validation`` / ``test`` /
             ``eval`` that exists unless ``eval_split`` names one.
@@ -206,8 +287,18 @@ class TrainConfig(ConfigBase):
     answer_column: str = "answer"
     system_prompt: str | None = None
 
+    chat_template: str | None = None
+    keep_weights: str = "best"
+    keep_checkpoints: bool = False
+    trainer: dict = field(default_factory=dict)
+    lora: dict = field(default_factory=dict)
+
     _unhashed: ClassVar[tuple[str, ...]] = ("run_name", "train_file", "eval_file", "train_split", "eval_split",
-                                            "question_column", "answer_column", "system_prompt")
+                                            "question_column", "answer_column", "system_prompt",
+                                            "keep_checkpoints")
+    #: fields added after runs were cached: hashed only when set, so older runs keep their hash
+    _hashed_if_set: ClassVar[dict[str, Any]] = {"chat_template": None, "keep_weights": "best", "trainer": {},
+                                                 "lora": {}}
     _path_fields: ClassVar[tuple[str, ...]] = ("train_file", "eval_file")
 
     def __post_init__(self) -> None:
@@ -264,6 +355,19 @@ class TrainConfig(ConfigBase):
         for name in ("eval_split", "system_prompt"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise bad(name, "must be text or null")
+        if self.chat_template is not None and (not isinstance(self.chat_template, str) or not self.chat_template.strip()):
+            raise bad("chat_template", "must be a template file path or a Jinja template string")
+        if self.keep_weights not in KEEP_WEIGHTS:
+            raise bad("keep_weights", f"expected one of {', '.join(KEEP_WEIGHTS)}")
+        if not isinstance(self.keep_checkpoints, bool):
+            raise bad("keep_checkpoints", "must be true or false")
+        for name in ("trainer", "lora"):
+            if not isinstance(getattr(self, name), dict):
+                raise bad(name, "must be a mapping of field: value")
+        if self.lora and self.method == "full":
+            raise bad("lora", "applies to method lora or qlora; a full fine-tune has no adapters")
+        _check_section("trainer", self.trainer, TRAINER_COURSE_NAMES, TRAINER_OWNED, "SFTConfig / TrainingArguments")
+        _check_section("lora", self.lora, LORA_COURSE_NAMES, LORA_OWNED, "LoraConfig")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"expected one of {', '.join(PRECISIONS)}")
         if isinstance(self.target_modules, tuple):
@@ -284,11 +388,91 @@ class TrainConfig(ConfigBase):
         table = SMALL_MODEL_LEARNING_RATES if self.model in SMALL_MODELS else SEED_LEARNING_RATES
         return table[self.method]
 
+    def resolved_chat_template(self) -> str | None:
+        """The template text: the file's content when ``chat_template`` names a file."""
+        value = self.chat_template
+        if value is None or "{{" in value or "{%" in value:
+            return value
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"chat_template={value!r}: no such file (give a Jinja template file or the template "
+                              "itself, which contains {% ... %} / {{ ... }})")
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"chat_template={value!r}: cannot read it ({exc})") from None
+
     def _hashed(self) -> dict[str, Any]:
         relevant = super()._hashed()
         relevant["alpha"] = self.resolved_alpha()
         relevant["learning_rate"] = self.resolved_learning_rate()
+        for name, default in self._hashed_if_set.items():
+            if relevant.get(name) == default:
+                relevant.pop(name, None)
+        if self.chat_template is not None:  # the template itself, not where its file lives
+            relevant["chat_template"] = hashlib.sha256((self.resolved_chat_template() or "").encode()).hexdigest()
         return relevant
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        config = super().from_yaml(path)
+        template = config.chat_template
+        if template and "{{" not in template and "{%" not in template and not Path(template).expanduser().is_absolute():
+            config = config.replace(chat_template=str((Path(path).parent / template).resolve()))
+        return config
+
+
+def library_fields(kind: str) -> list[str]:
+    """The real field names of TRL's ``SFTConfig`` (``kind="trainer"``) or PEFT's ``LoraConfig``
+    (``"lora"``), as installed. Importing TRL takes seconds (torch), so the names are cached per
+    installed version under labkit's cache folder; a config without these sections never asks."""
+    from importlib import metadata
+
+    from labkit import paths
+
+    libs = ("trl", "transformers") if kind == "trainer" else ("peft",)
+    try:
+        tag = "-".join(f"{lib}{metadata.version(lib)}" for lib in libs)
+    except metadata.PackageNotFoundError:
+        tag = None
+    cache = paths.cache_dir() / "fields" / f"{kind}-{tag}.json" if tag else None
+    if cache is not None and cache.is_file():
+        try:
+            return json.loads(cache.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    if kind == "trainer":
+        from trl import SFTConfig as cls
+    else:
+        from peft import LoraConfig as cls
+    names = sorted(f.name for f in dataclasses.fields(cls) if f.init)
+    if cache is not None:
+        try:
+            from labkit.files import write_atomic
+
+            write_atomic(cache, json.dumps(names))
+        except OSError:
+            pass  # a read-only cache only costs the import next time
+    return names
+
+
+def _check_section(name: str, values: dict, course: dict[str, str], owned: dict[str, str], what: str) -> None:
+    """Each key of a pass-through section must be a real field of the library's dataclass that has
+    no course name and that labkit does not set itself."""
+    if not values:
+        return
+    real = None
+    for key in values:
+        if key in course:
+            raise ConfigError(f"{name}.{key}: set this with the course field {course[key]!r} "
+                              f"(labkit maps {course[key]} to {key})")
+        if key in owned:
+            raise ConfigError(f"{name}.{key}: not passed through: {owned[key]}")
+        real = real if real is not None else library_fields(name)
+        if key not in real:
+            near = difflib.get_close_matches(str(key), real, n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"{name}: unknown field {key!r}{hint} (any {what} field is accepted)")
 
 
 def _numbers_from_strings(cls, values: dict[str, Any]) -> dict[str, Any]:

@@ -103,3 +103,75 @@ def test_yaml_syntax_error_names_the_right_line(tmp_path):
     path.write_text("method: lora\nrank: [4\nepochs: 1\n")
     with pytest.raises(ConfigError, match=r"run.yaml:\d+: not valid YAML"):
         TrainConfig.from_yaml(path)
+
+
+# --- pass-through sections ---------------------------------------------------------------------
+
+def test_trainer_and_lora_sections_accept_real_fields_and_enter_the_hash():
+    from labkit.config import TrainConfig
+
+    plain = TrainConfig()
+    assert TrainConfig(trainer={}, lora={}, keep_weights="best").fingerprint() == plain.fingerprint()
+    tuned = TrainConfig(trainer={"report_to": ["tensorboard"], "optim": "adafactor"}, lora={"use_rslora": True})
+    assert tuned.fingerprint() != plain.fingerprint()
+    assert TrainConfig(keep_weights="last").fingerprint() != plain.fingerprint()
+    assert TrainConfig(keep_checkpoints=True).fingerprint() == plain.fingerprint()  # keeping files changes no result
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"trainer": {"report_too": ["tensorboard"]}}, "trainer: unknown field 'report_too'; did you mean 'report_to'?"),
+    ({"trainer": {"lr_sheduler_type": "constant"}}, "did you mean 'lr_scheduler_type'?"),
+    ({"lora": {"use_rslra": True}}, "lora: unknown field 'use_rslra'; did you mean 'use_rslora'?"),
+    ({"trainer": {"learning_rate": 1e-3}}, "trainer.learning_rate: set this with the course field 'learning_rate'"),
+    ({"trainer": {"per_device_train_batch_size": 2}}, "course field 'batch_size'"),
+    ({"lora": {"r": 8}}, "lora.r: set this with the course field 'rank'"),
+    ({"trainer": {"output_dir": "/tmp/x"}}, "trainer.output_dir: not passed through: the run folder is labkit's"),
+    ({"trainer": {"packing": True}}, "padding_free: true gives packing"),
+    ({"method": "full", "lora": {"use_dora": True}}, "applies to method lora or qlora"),
+    ({"keep_weights": "newest"}, "keep_weights='newest': expected one of best, last"),
+])
+def test_pass_through_mistakes_name_the_fix(section, message):
+    from labkit.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict(section)
+    assert message in str(err.value)
+
+
+def test_chat_template_from_a_file_relative_to_the_config_hashes_its_content(tmp_path):
+    from labkit.config import TrainConfig
+
+    (tmp_path / "tpl.jinja").write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
+    (tmp_path / "run.yaml").write_text("chat_template: tpl.jinja\n")
+    cfg = TrainConfig.from_yaml(tmp_path / "run.yaml")
+    assert cfg.chat_template == str(tmp_path / "tpl.jinja")
+    inline = TrainConfig(chat_template="{% for m in messages %}{{ m.content }}{% endfor %}")
+    assert cfg.resolved_chat_template() == inline.chat_template
+    assert cfg.fingerprint() == inline.fingerprint() != TrainConfig().fingerprint()
+
+
+def test_a_model_without_a_chat_template_is_told_what_to_set():
+    from types import SimpleNamespace
+
+    from labkit.config import ConfigError, TrainConfig
+    from labkit.sft.train import apply_chat_template
+
+    tok = SimpleNamespace(chat_template=None)
+    with pytest.raises(ConfigError, match="its tokenizer has no chat template; set chat_template"):
+        apply_chat_template(tok, TrainConfig(model="some/base-model"))
+    apply_chat_template(tok, TrainConfig(chat_template="{{ messages }}"))
+    assert tok.chat_template == "{{ messages }}"
+
+
+def test_yaml_pass_through_sections_and_numeric_strings(tmp_path):
+    from labkit.config import TrainConfig
+
+    (tmp_path / "run.yaml").write_text("method: lora\ntrainer:\n  report_to: [tensorboard]\n  adam_epsilon: 1e-8\n"
+                                       "lora:\n  use_rslora: true\n")
+    cfg = TrainConfig.from_yaml(tmp_path / "run.yaml")
+    assert cfg.trainer == {"report_to": ["tensorboard"], "adam_epsilon": "1e-8"} and cfg.lora == {"use_rslora": True}
+    from trl import SFTConfig
+
+    from labkit.sft.train import pass_through
+
+    assert pass_through(SFTConfig, cfg.trainer)["adam_epsilon"] == 1e-8

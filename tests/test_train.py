@@ -247,3 +247,20 @@ def test_train_takes_a_datasetdict_in_trl_shape_and_warns_about_duplicates(isola
         run = train(TrainConfig(run_name="dd", max_steps=1, **FAST), data)
     assert "(split 'train'): 7 rows, detected shape: prompt/completion (TRL)" in capsys.readouterr().out
     assert run.summary["steps"] == 1 and run.summary["train_rows"] == 6
+
+
+def test_trainer_and_lora_sections_reach_trl_and_peft_and_tensorboard_writes_events(isolated_runs):
+    """trainer: / lora: pass through to SFTConfig / LoraConfig; report_to tensorboard leaves event files;
+    keep_weights: last and keep_checkpoints: true keep what they say."""
+    cfg = TrainConfig(run_name="tb", max_steps=2, **{**FAST, "eval_every": 1},
+                      trainer={"report_to": ["tensorboard"], "lr_scheduler_type": "constant", "max_grad_norm": 0.5},
+                      lora={"use_rslora": True}, keep_weights="last", keep_checkpoints=True)
+    run = train(cfg, pattern_rows(8), pattern_rows(4, seed=1))
+    assert list((run.path / "tensorboard").rglob("events.out.tfevents.*")), list(run.path.rglob("*"))
+    adapter = json.loads((run.path / "adapter" / "adapter_config.json").read_text())
+    assert adapter["use_rslora"] is True
+    ckpts = sorted((run.path / "checkpoints").glob("checkpoint-*"))
+    assert ckpts, "keep_checkpoints keeps them"
+    args = torch.load(ckpts[-1] / "training_args.bin", weights_only=False)
+    assert args.lr_scheduler_type == "constant" and args.max_grad_norm == 0.5 and args.report_to == ["tensorboard"]
+    assert args.load_best_model_at_end is False and run.summary["weights"] == "last"

@@ -32,6 +32,7 @@ class Run(RunRecord):
 
         base_precision = precision or ("nf4" if self.config.method == "qlora" else "fp32")
         loaded = models.load(self.config.model, precision=base_precision)
+        self._use_saved_template(loaded.tokenizer)
         loaded.model = PeftModel.from_pretrained(loaded.model, str(self.weights_dir))
         loaded.model.eval()
         loaded.name = f"{self.config.model}+{self.path.name}"
@@ -47,7 +48,14 @@ class Run(RunRecord):
         if self.config.method == "full":
             raise UsageError(f"{self.path.name}: a full fine-tune has no adapter to merge; use {self.weights_dir}")
         loaded = models.load(self.config.model, precision="fp32")
+        self._use_saved_template(loaded.tokenizer)
         merged = PeftModel.from_pretrained(loaded.model, str(self.weights_dir)).merge_and_unload()
         merged.save_pretrained(out_dir, safe_serialization=True)
         loaded.tokenizer.save_pretrained(out_dir)
         return out_dir
+
+    def _use_saved_template(self, tokenizer) -> None:
+        """A run trained with ``chat_template`` saved it beside the adapter: answer with the same one."""
+        saved = self.weights_dir / "chat_template.jinja"
+        if self.config.chat_template and saved.is_file():
+            tokenizer.chat_template = saved.read_text(encoding="utf-8")

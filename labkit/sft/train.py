@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from labkit import paths, runs
-from labkit.config import TrainConfig
+from labkit.config import ConfigError, TrainConfig
 from labkit.data.chat import DataError
 from labkit.sft.data import (  # noqa: F401 - as_rows, split_eval and load_data are used from here too
     DuplicateRowsWarning, as_rows, load_data, read_train_eval, shown, split_eval, warn_duplicates)
@@ -76,21 +76,56 @@ def build_model(config: TrainConfig):
         precision = "fp32"
     loaded = models.load(config.model, precision=precision, double_quant=config.double_quant)
     model = loaded.model
+    apply_chat_template(loaded.tokenizer, config)
     if config.method == "full":
         model.train()
         return model, loaded.tokenizer
     if config.method == "qlora":
         # (casts norms to fp32 and, with checkpointing, lets gradients reach the adapters' inputs)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.resolved_gradient_checkpointing())
-    lora = LoraConfig(
-        r=config.rank,
-        lora_alpha=config.resolved_alpha(),
-        lora_dropout=config.dropout,
-        target_modules=config.target_modules,
-        task_type="CAUSAL_LM",
-        bias="none",
-    )
+    settings = dict(bias="none")
+    settings.update(pass_through(LoraConfig, config.lora))  # lora: section (checked in TrainConfig)
+    try:
+        lora = LoraConfig(
+            r=config.rank,
+            lora_alpha=config.resolved_alpha(),
+            lora_dropout=config.dropout,
+            target_modules=config.target_modules,
+            task_type="CAUSAL_LM",
+            **settings,
+        )
+    except (TypeError, ValueError) as exc:
+        if not config.lora:
+            raise
+        raise ConfigError(f"lora: {exc}") from None
     return get_peft_model(model, lora), loaded.tokenizer
+
+
+def apply_chat_template(tokenizer, config: TrainConfig) -> None:
+    """Use the config's chat template, if any; without one, a tokenizer that has none is an error
+    that says what to set (transformers would fail later, deep inside apply_chat_template)."""
+    template = config.resolved_chat_template()
+    if template:
+        tokenizer.chat_template = template
+    elif not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"model={config.model!r}: its tokenizer has no chat template; set chat_template in the "
+                          "config (a Jinja template file, or the template itself)")
+
+
+def pass_through(cls, values: dict) -> dict:
+    """A pass-through section's values, with numeric strings (YAML reads ``1e-8`` as text) turned
+    into numbers for the dataclass's float fields."""
+    import dataclasses
+
+    types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    out = dict(values)
+    for key, value in values.items():
+        if isinstance(value, str) and "float" in types.get(key, ""):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                pass
+    return out
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -277,6 +312,7 @@ def train(
             "peak_cuda_bytes": mem.peak_cuda,
             "trainable_params": trainable,
             "total_params": total,
+            "weights": config.keep_weights,
             "bf16": use_bf16(config),
             "gradient_checkpointing": config.resolved_gradient_checkpointing(),
             "learning_rate": config.resolved_learning_rate(),
@@ -307,7 +343,7 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path):
     total = planned_steps(config, len(train_tok), world)
     eval_every = config.eval_every or max(1, total // 8)
     log_every = config.log_every or max(1, eval_every // 2)
-    args = SFTConfig(
+    settings = dict(
         output_dir=str(folder / "checkpoints"),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size * 2,
@@ -324,7 +360,7 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path):
         save_strategy="steps",
         save_steps=eval_every,
         save_total_limit=2,
-        load_best_model_at_end=True,
+        load_best_model_at_end=config.keep_weights == "best",
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         bf16=use_bf16(config),
@@ -344,6 +380,13 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path):
         save_only_model=False,
         ddp_find_unused_parameters=False if world > 1 else None,
     )
+    settings.update(pass_through(SFTConfig, config.trainer))  # trainer: section (checked in TrainConfig)
+    try:
+        args = SFTConfig(**settings)
+    except (TypeError, ValueError) as exc:
+        if not config.trainer:
+            raise
+        raise ConfigError(f"trainer: {exc}") from None
     callbacks = []
     if config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
@@ -358,13 +401,19 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path):
 
 
 def _save_weights(trainer, tokenizer, config: TrainConfig, folder: Path) -> None:
-    """Save the best weights (the trainer reloaded them) as safetensors, then drop checkpoints."""
+    """Save the weights (the best, which the trainer reloaded, or the last: ``keep_weights``) as
+    safetensors; keep TensorBoard's event files as ``tensorboard/``; drop the checkpoints unless
+    ``keep_checkpoints``."""
     import shutil
 
     target = folder / ("model" if config.method == "full" else "adapter")
     trainer.model.save_pretrained(str(target), safe_serialization=True)
     tokenizer.save_pretrained(str(target))
-    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+    events = folder / "checkpoints" / "runs"  # transformers 5 writes TensorBoard logs under output_dir/runs
+    if events.is_dir():
+        shutil.move(str(events), str(folder / "tensorboard"))
+    if not config.keep_checkpoints:
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
