@@ -50,9 +50,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _progress(args: argparse.Namespace) -> int:
+    from labkit.errors import PathError
     from labkit.quiz.report import cli_progress
 
-    return cli_progress(args)
+    try:
+        return cli_progress(args)
+    except OSError as exc:
+        if isinstance(exc, LabkitError):
+            raise
+        # the progress store already names its own path; what is left is the CSV export
+        if args.csv and args.csv != "-":
+            raise PathError.of(exc, args.csv, "write the CSV export") from None
+        raise PathError.of(exc, exc.filename or args.file or "progress file", "read or write it") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

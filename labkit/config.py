@@ -515,12 +515,31 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
         values = yaml.load(text, Loader=_StrictLoader) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(yaml_error(path, exc)) from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of field: value, got {type(values).__name__}")
     return values
+
+
+def yaml_error(path: str | Path, exc: Exception) -> str:
+    """One line for a PyYAML error, on the line where the problem starts.
+
+    PyYAML marks where it *noticed* a problem (``problem_mark``): for a bracket or quote left open
+    that is the next line or the end of the file. When it also knows where the unfinished
+    construct began (``context_mark``), that line is the one to open, so it leads.
+    """
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    pmark, cmark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    context = (getattr(exc, "context", None) or "").removeprefix("while ").strip()
+    context = {"parsing a flow sequence": "the [ ... ] list", "parsing a flow mapping": "the { ... } mapping",
+               "scanning a quoted scalar": "the quoted text", "parsing a block mapping": "the indented block",
+               "parsing a block collection": "the indented list"}.get(context, context or "the value")
+    if cmark is not None and pmark is not None and cmark.line < pmark.line:
+        return (f"{path}:{cmark.line + 1}: not valid YAML: {context} that starts on line {cmark.line + 1}, "
+                f"column {cmark.column + 1} is not finished ({problem} on line {pmark.line + 1})")
+    if pmark is not None:
+        return f"{path}:{pmark.line + 1}: not valid YAML ({problem}, column {pmark.column + 1})"
+    return f"{path}: not valid YAML ({problem})"
 
 
 def _is_int(value: Any) -> bool:

@@ -19,3 +19,24 @@ class UsageError(LabkitError, ValueError):
 
 class NotFinishedError(LabkitError, FileNotFoundError):
     """A folder that was expected to hold a finished run does not (no ``summary.json``)."""
+
+
+class PathError(LabkitError, OSError):
+    """A file or folder labkit must read or write is missing, of the wrong kind, or not permitted."""
+
+    @classmethod
+    def of(cls, exc: OSError, path, doing: str) -> "PathError":
+        """``path: cannot <doing>: <why>`` in one line, from the OSError the system raised."""
+        import errno
+
+        why = {
+            errno.EACCES: "permission denied (the folder or file is read-only for you)",
+            errno.EPERM: "operation not permitted",
+            errno.EROFS: "the file system is read-only",
+            errno.EISDIR: "it is a folder, not a file",
+            errno.ENOTDIR: "a part of the path is a regular file, not a folder",
+            errno.EEXIST: "a regular file of that name is in the way (a folder is needed)",
+            errno.ENOENT: "no such file or folder",
+            errno.ENOSPC: "the disk is full",
+        }.get(exc.errno, exc.strerror or str(exc))
+        return cls(f"{path}: cannot {doing}: {why}")

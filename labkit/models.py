@@ -214,13 +214,36 @@ def resolve(name_or_path: str) -> tuple[Path | str, bool]:
     local = Path(name_or_path).expanduser()
     if local.is_dir():
         return local, True
-    if "/" in name_or_path and not name_or_path.startswith((".", "/")):
-        if os.environ.get("HF_HUB_OFFLINE") == "1":
-            # Still fine if the user has it in their HF cache; from_pretrained will say so if not.
-            pass
+    if "/" in name_or_path and not name_or_path.startswith((".", "/", "~")):
+        if hub_offline() and not _in_hf_cache(name_or_path):
+            raise ModelNotFoundError(offline_message(name_or_path))
         return name_or_path, False
     _entry(name_or_path)  # raises the one-line "unknown model" message
     raise AssertionError("unreachable")
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks every library to stay off the hub."""
+    return any(os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+               for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # noqa: BLE001 - an invalid id is simply "not cached"
+        return False
+    return isinstance(found, str)
+
+
+def offline_message(repo_id: str, detail: str | None = None) -> str:
+    why = ("HF_HUB_OFFLINE is set (this machine works offline)" if hub_offline()
+           else f"it could not be downloaded ({detail})" if detail else "the hub could not be reached")
+    return (f"model {repo_id!r} is a Hugging Face hub id, but {why} and it is neither in the local Hugging Face cache nor a local folder; "
+            f"on a connected machine run `hf download {repo_id} --local-dir <folder>`, copy the folder here and "
+            f"set model: <folder> (or use the embedded {DEFAULT_LM})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +293,12 @@ def load(
         kwargs["device_map"] = {"": device}
         # Keep the (tied) embedding and norms in the compute dtype; only linears go to 4-bit.
         kwargs["dtype"] = torch.bfloat16 if compute == "bf16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        if isinstance(path, str) and not from_cache:  # a hub id that could not be fetched
+            raise ModelNotFoundError(offline_message(path, str(exc).splitlines()[0][:200])) from None
+        raise
     if precision != "nf4":
         model.to(device)
     model.eval()

@@ -139,3 +139,43 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "LABKIT_RUNS_DIR": str(tmp_path / "runs")})
     assert result.returncode == 2 and "no-such-model-anywhere" in result.stderr, result.stderr[-1500:]
     assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True
+
+
+def _chats(tmp_path, n=4):
+    (tmp_path / "chats.jsonl").write_text("".join(
+        '{"messages": [{"role": "user", "content": "q%d"}, {"role": "assistant", "content": "a"}]}\n' % i
+        for i in range(n)))
+
+
+def test_a_hub_id_while_offline_is_one_line_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    from labkit import cli
+
+    _chats(tmp_path)
+    (tmp_path / "run.yaml").write_text("run_name: hub\nmodel: someorg/not-cached-model\ntrain_file: chats.jsonl\n")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("LABKIT_RUNS_DIR", str(tmp_path / "runs"))
+    assert cli.main(["train", "--config", str(tmp_path / "run.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model 'someorg/not-cached-model' is a Hugging Face hub id" in err
+    assert "HF_HUB_OFFLINE is set" in err and "set model: <folder>" in err
+    assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True
+
+
+@pytest.mark.parametrize("problem", ["regular file", "read-only"])
+def test_a_runs_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys, problem):
+    from labkit import cli
+    from labkit.sft import train as train_module
+
+    _chats(tmp_path)
+    (tmp_path / "run.yaml").write_text("run_name: ro\nmax_steps: 1\ntrain_file: chats.jsonl\n")
+    runs = tmp_path / "runs"
+    if problem == "regular file":
+        runs.write_text("not a folder")
+    else:  # tests run as root here, where chmod cannot make a folder read-only: ask os.access
+        runs.mkdir()
+        monkeypatch.setattr(train_module.os, "access", lambda *a, **k: False)
+    monkeypatch.setenv("LABKIT_RUNS_DIR", str(runs))
+    assert cli.main(["train", "--config", str(tmp_path / "run.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(runs) in err
+    assert ("it is a regular file, not a folder" if problem == "regular file" else "permission denied") in err

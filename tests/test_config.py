@@ -175,3 +175,26 @@ def test_yaml_pass_through_sections_and_numeric_strings(tmp_path):
     from labkit.sft.train import pass_through
 
     assert pass_through(SFTConfig, cfg.trainer)["adam_epsilon"] == 1e-8
+
+
+@pytest.mark.parametrize("text, line, needle", [
+    ("method: lora\nrank: [4, 8\nepochs: 2\n", 2, "the [ ... ] list that starts on line 2"),
+    ('method: lora\nrun_name: "open\nepochs: 2\n', 2, "the quoted text that starts on line 2"),
+    ("method: lora\n  rank: 4\n", 2, "mapping values are not allowed here"),
+])
+def test_a_yaml_syntax_error_names_the_line_where_it_starts(tmp_path, text, line, needle):
+    (tmp_path / "run.yaml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_yaml(tmp_path / "run.yaml")
+    assert f"run.yaml:{line}: not valid YAML" in str(err.value) and needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_quiz_bank_yaml_error_is_one_line(tmp_path):
+    from labkit import quiz
+
+    bad = tmp_path / "part3.yaml"
+    bad.write_text("part: 3\nquestions: [unclosed\n")
+    with pytest.raises(quiz.BankError) as err:
+        quiz.load_bank(bad)
+    assert str(err.value).startswith(f"{bad}:2: not valid YAML") and "\n" not in str(err.value)

@@ -189,3 +189,77 @@ def test_cli_progress_as_a_command(store):
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr
     assert "right first try" in result.stdout
+
+
+# --- one bad entry, stale temp files, paths that cannot be used --------------------------------
+
+def test_one_malformed_entry_is_set_aside_and_every_valid_entry_kept(store):
+    _add(store, learner="ada")
+    _add(store, learner="bob", correct=False, selected=("A",))
+    doc = json.loads(store.path.read_text())
+    doc["learners"]["ada"]["p1-broken"] = {"attempts": "many"}
+    store.path.write_text(json.dumps(doc))
+    original = store.path.read_bytes()
+    with pytest.warns(ProgressWarning, match=r"1 malformed entry \(learner 'ada', question 'p1-broken'\) set aside.*"
+                                             r"the 2 valid entries were kept"):
+        records = store.records()
+    assert {(r.learner, r.question_id) for r in records} == {("ada", "p2-qlora-24gb"), ("bob", "p2-qlora-24gb")}
+    [aside] = store.path.parent.glob("progress.json.corrupt-*")
+    assert aside.read_bytes() == original  # the bad entry survives there
+    assert "p1-broken" not in store.path.read_text()
+    assert report.summarize(store.records("ada"), quiz.load_all())  # the score did not reset
+
+
+def test_a_corrupt_file_in_a_read_only_folder_is_still_read(store, monkeypatch):
+    _add(store, learner="ada")
+    doc = json.loads(store.path.read_text())
+    doc["learners"]["ada"]["p1-broken"] = {"attempts": 0}
+    store.path.write_text(json.dumps(doc))
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(progress.os, "replace", refuse)
+    with pytest.warns(ProgressWarning, match="could not be rewritten .*left as it is. 1 valid entries are read"):
+        assert [r.question_id for r in store.records("ada")] == ["p2-qlora-24gb"]
+    store.path.write_bytes(b"{not json")
+    with pytest.warns(ProgressWarning, match="could not be moved aside either"):
+        assert store.records() == []
+    assert store.path.read_bytes() == b"{not json"
+
+
+def test_stale_temp_files_are_cleaned_on_the_next_write(store):
+    _add(store)
+    stale = store.path.parent / f".{store.path.name}.k1ll3d.tmp"
+    stale.write_text('{"half": ')
+    _add(store, qid="p1-legal-format")
+    assert not stale.exists()
+    assert {r.question_id for r in store.records("ada")} == {"p2-qlora-24gb", "p1-legal-format"}
+
+
+def test_cli_progress_file_that_is_a_folder_is_one_line(tmp_path, capsys):
+    assert cli.main(["progress", "--file", str(tmp_path), "--learner", "ada"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}: cannot read the progress file: it is a folder, not a file" in err
+
+
+def test_cli_csv_into_a_read_only_folder_is_one_line(store, tmp_path, capsys, monkeypatch):
+    import labkit.files
+
+    _add(store)
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro"))
+
+    monkeypatch.setattr(labkit.files.tempfile, "mkstemp", refuse)
+    target = tmp_path / "ro" / "scores.csv"
+    assert cli.main(["progress", "--file", str(store.path), "--csv", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{target}: cannot write the CSV export: permission denied" in err
+
+
+def test_a_progress_file_in_a_path_through_a_regular_file_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(progress.PathError, match="cannot create the progress folder: .*regular file"):
+        ProgressStore(blocker / "progress.json").record_attempt("ada", "p2-qlora-24gb", "2", "decision", ["D"], True)

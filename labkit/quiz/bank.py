@@ -211,7 +211,9 @@ def load_bank(name) -> Bank:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise BankError(f"{path}: not valid YAML ({exc})") from None
+        from labkit.config import yaml_error
+
+        raise BankError(yaml_error(path, exc)) from None
     if not isinstance(raw, dict) or set(raw) - {"part", "title", "questions"}:
         raise BankError(f"{path}: expected top-level keys part, title, questions")
     try:

@@ -160,6 +160,22 @@ def run_dir(config: TrainConfig, train_rows: list[dict], eval_rows: list[dict]) 
     return paths.runs_dir() / f"{config.run_name}-{config.fingerprint(fp)}"
 
 
+def check_runs_dir(where: Path) -> None:
+    """The runs folder must be a folder labkit can write in: say so in one line before any work."""
+    from labkit.errors import PathError
+
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if where.exists() and not where.is_dir():
+            raise PathError(f"{where}: cannot hold runs: it is a regular file, not a folder (set LABKIT_RUNS_DIR "
+                            "to a folder)") from None
+        raise PathError.of(exc, where, "create the runs folder (set LABKIT_RUNS_DIR to a writable folder)") from None
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise PathError(f"{where}: cannot write runs there: permission denied (the folder is read-only for you; "
+                        "set LABKIT_RUNS_DIR to a writable folder)")
+
+
 def planned_steps(config: TrainConfig, n_train_rows: int, world: int = 1) -> int:
     """Optimizer steps the run will take (before any early stop)."""
     per_step = config.batch_size * config.grad_accum * world
@@ -238,6 +254,7 @@ def train(
         return run
     staging = runs.partial_path(folder)
     if state.is_main_process:
+        check_runs_dir(folder.parent)
         warn_duplicates(train_rows, shown(train_data if train_data is not None else config.train_file, "train data"))
         runs.begin(folder, config.to_yaml(), retrain=retrain, resume=resume)
     state.wait_for_everyone()
