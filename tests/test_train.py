@@ -264,3 +264,28 @@ def test_trainer_and_lora_sections_reach_trl_and_peft_and_tensorboard_writes_eve
     args = torch.load(ckpts[-1] / "training_args.bin", weights_only=False)
     assert args.lr_scheduler_type == "constant" and args.max_grad_norm == 0.5 and args.report_to == ["tensorboard"]
     assert args.load_best_model_at_end is False and run.summary["weights"] == "last"
+
+
+def test_the_adapter_names_its_base_by_hub_id_not_by_cache_path(lora_run):
+    from labkit import models
+
+    adapter = lora_run.path / "adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    card = (adapter / "README.md").read_text()
+    assert str(models.cache_dir()) not in card and "HuggingFaceTB/SmolLM2-135M-Instruct" in card
+    assert "smollm2-135m-instruct" in card and "Q4_1 GGUF" in card and "fp32" in card
+    prov = json.loads((adapter / "labkit_provenance.json").read_text())
+    assert prov["labkit_model"] == "smollm2-135m-instruct" and prov["hub_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def test_merging_a_qlora_adapter_warns_and_counts_changed_answers(isolated_runs, tmp_path):
+    from labkit.sft.run import MergeWarning
+
+    cfg = TrainConfig(run_name="tiny-qlora-merge", method="qlora", max_steps=1, learning_rate=2e-3, **FAST)
+    run = train(cfg, pattern_rows(8), pattern_rows(4, seed=1), quiet=True)
+    with pytest.warns(MergeWarning, match=r"greedy answers changed on \d of 2 test prompts"):
+        out = run.merge(tmp_path / "merged", check_prompts=["Tag red low", "What is the capital of France?"],
+                        max_new_tokens=8)
+    check = json.loads((out / "merge_check.json").read_text())
+    assert check["prompts"] == 2 and 0 <= check["changed"] <= 2 and check == run.merge_check

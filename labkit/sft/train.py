@@ -417,6 +417,32 @@ def _make_trainer(config, model, tokenizer, train_tok, eval_tok, folder: Path):
     )
 
 
+def record_provenance(target: Path, config: TrainConfig) -> None:
+    """Name the base by its hub id, not by this machine's cache path, in the adapter's config and
+    model card (so ``PeftModel`` / ``AutoPeftModelForCausalLM`` find it elsewhere), and note where
+    the weights came from (for the embedded model: a Q4_1 GGUF dequantised to fp32)."""
+    from labkit import models
+    from labkit.files import write_atomic
+
+    info = models.provenance(config.model)
+    loaded_from = str(models.cached_lm_dir(config.model)) if config.model in models.EMBEDDED else None
+    write_atomic(target / "labkit_provenance.json", json.dumps({**info, "method": config.method}, indent=1) + "\n")
+    adapter_cfg = target / "adapter_config.json"
+    if adapter_cfg.is_file():
+        data = json.loads(adapter_cfg.read_text(encoding="utf-8"))
+        data["base_model_name_or_path"] = info["base_model"]
+        write_atomic(adapter_cfg, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    card = target / "README.md"
+    if card.is_file():
+        text = card.read_text(encoding="utf-8")
+        if loaded_from:
+            text = text.replace(loaded_from, info["base_model"])
+        note = (f"\n## Provenance (labkit)\n\n- base model: `{info['base_model']}`"
+                + (f" (labkit's embedded `{info['labkit_model']}`)" if info["labkit_model"] else "")
+                + f"\n- base weights: {info['weights']}\n- method: {config.method}\n")
+        write_atomic(card, text.rstrip() + "\n" + note)
+
+
 def _save_weights(trainer, tokenizer, config: TrainConfig, folder: Path) -> None:
     """Save the weights (the best, which the trainer reloaded, or the last: ``keep_weights``) as
     safetensors; keep TensorBoard's event files as ``tensorboard/``; drop the checkpoints unless
@@ -426,6 +452,7 @@ def _save_weights(trainer, tokenizer, config: TrainConfig, folder: Path) -> None
     target = folder / ("model" if config.method == "full" else "adapter")
     trainer.model.save_pretrained(str(target), safe_serialization=True)
     tokenizer.save_pretrained(str(target))
+    record_provenance(target, config)
     events = folder / "checkpoints" / "runs"  # transformers 5 writes TensorBoard logs under output_dir/runs
     if events.is_dir():
         shutil.move(str(events), str(folder / "tensorboard"))
