@@ -23,6 +23,21 @@ def _summary(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+def _objects(stdout: str) -> list[dict]:
+    """Every JSON object printed, even when two processes' lines ran into each other."""
+    decoder, out, i = json.JSONDecoder(), [], stdout.find("{")
+    while i != -1:
+        try:
+            obj, end = decoder.raw_decode(stdout, i)
+        except json.JSONDecodeError:
+            i = stdout.find("{", i + 1)
+            continue
+        if isinstance(obj, dict) and "steps" in obj:
+            out.append(obj)
+        i = stdout.find("{", end)
+    return out
+
+
 def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
     straight = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "a"), "--steps", "6"], capture_output=True,
                               text=True, env=_env(), timeout=900)
@@ -65,7 +80,24 @@ def test_two_process_accelerate_run(tmp_path):
            str(SCRIPT), str(tmp_path), "--steps", "4"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = _summary(result.stdout)
+    summary = _objects(result.stdout)[-1]  # both ranks print; their lines may interleave
     assert summary["processes"] == 2
     assert summary["steps"] == 4
     assert len(list(tmp_path.glob("tiny-*/summary.json"))) == 1
+    # the same command again: every rank takes rank 0's decision to reuse (it used to crash with rc=1
+    # when rank 0 returned early and rank 1 waited at a barrier)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    reused = _objects(again.stdout)
+    assert len(reused) == 2 and all(r["reused"] and r["folder"] == summary["folder"] for r in reused)
+    assert len(list(tmp_path.glob("tiny-*"))) == 1
+
+
+def test_the_world_size_is_part_of_the_run_hash():
+    from helpers.tiny import pattern_rows
+    from labkit.config import TrainConfig
+    from labkit.sft.train import run_dir
+
+    cfg, rows = TrainConfig(), pattern_rows(4)
+    one, two = run_dir(cfg, rows, rows), run_dir(cfg, rows, rows, world=2)
+    assert one != two and run_dir(cfg, rows, rows, world=1) == one

@@ -155,9 +155,22 @@ class _LabTrainer(SFTTrainer):
 # the run
 
 
-def run_dir(config: TrainConfig, train_rows: list[dict], eval_rows: list[dict]) -> Path:
-    fp = fingerprint_rows(train_rows) + fingerprint_rows(eval_rows)
+def run_dir(config: TrainConfig, train_rows: list[dict], eval_rows: list[dict], world: int = 1) -> Path:
+    """``runs/<name>-<hash>``: the hash covers the config, the rows and, beyond one process, the
+    number of processes (one-process runs keep the hash they always had)."""
+    fp = fingerprint_rows(train_rows) + fingerprint_rows(eval_rows) + (f"|world={world}" if world > 1 else "")
     return paths.runs_dir() / f"{config.run_name}-{config.fingerprint(fp)}"
+
+
+def _share(value, state):
+    """Rank 0's ``value`` on every rank (a no-op for one process)."""
+    if state.num_processes <= 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    box = [value]
+    broadcast_object_list(box, from_process=0)
+    return box[0]
 
 
 def check_runs_dir(where: Path) -> None:
@@ -238,19 +251,30 @@ def train(
 
     train_rows, eval_rows, notes = read_train_eval(config, train_data, eval_data)
     label = config.run_name if label is None else label
-    folder = run_dir(config, train_rows, eval_rows)
     import torch
 
     # cpu=True on a CPU machine: without it a `accelerate launch` rank comes up believing it is
     # alone (num_processes 1), and both ranks would create (and move aside) the run folder.
     state = PartialState(cpu=not torch.cuda.is_available())
+    # The world size is part of the run: two processes train with twice the effective batch.
+    folder = run_dir(config, train_rows, eval_rows, world=state.num_processes)
     if state.is_main_process:
         for note in notes:
             print(note, flush=True)
 
-    if runs.is_finished(folder) and not retrain:
+    # Every rank must take the same path: rank 0 decides (reuse? resume from which checkpoint?)
+    # and tells the others, so no rank returns while another waits at a barrier.
+    reuse, resume_name = False, None
+    if state.is_main_process:
+        reuse = runs.is_finished(folder) and not retrain
+        if resume and not reuse:
+            found = _last_checkpoint(runs.partial_path(folder) / "checkpoints")
+            resume_name = found.name if found else None
+    reuse, resume_name = _share((reuse, resume_name), state)
+    if reuse:
         run = Run.open(folder, reused=True)
-        run.replay(board, label)
+        if state.is_main_process:
+            run.replay(board, label)
         return run
     staging = runs.partial_path(folder)
     if state.is_main_process:
@@ -289,7 +313,7 @@ def train(
     for cb in callbacks:
         trainer.add_callback(cb)
 
-    checkpoint = _last_checkpoint(staging / "checkpoints") if resume else None
+    checkpoint = staging / "checkpoints" / resume_name if resume_name else None
     if state.is_main_process:
         runs.truncate_metrics(staging, int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
     trainable, total = count_parameters(model)
@@ -469,16 +493,20 @@ def cli_train(args, config: TrainConfig | None = None) -> int:
     data = args.data or config.train_file
     if not data:
         raise DataError(f"{args.config}: no training data: set train_file in the config or pass --data")
-    print(f"training {config.method} on {data} (run {config.run_name}) ...", flush=True)
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate/torchrun, only rank 0 speaks
+    if main:
+        print(f"training {config.method} on {data} (run {config.run_name}) ...", flush=True)
     try:
         run = train(config, data, resume=args.resume, retrain=args.retrain)
     except KeyboardInterrupt as exc:
         staging = getattr(exc, "labkit_staging", None)
-        if staging is not None:
+        if staging is not None and main:
             print(f"interrupted: the unfinished run is in {paths.shown(staging)}; continue it with\n"
                   f"  labkit train --config {args.config}{' --data ' + args.data if args.data else ''} --resume",
                   file=sys.stderr)
         raise
+    if not main:
+        return 0
     s = run.summary
     verb = "reused finished run" if run.reused else "finished"
     print(f"{verb}: {run.path}")

@@ -32,7 +32,7 @@ def main() -> None:
     run = train(cfg, pattern_rows(32), pattern_rows(8, seed=1), resume=args.resume)
     print(json.dumps({k: run.summary.get(k) for k in
                       ("final_train_loss", "last_eval_loss", "steps", "resumed_from", "processes")}
-                     | {"history": run.history}), flush=True)
+                     | {"history": run.history, "reused": run.reused, "folder": run.path.name}), flush=True)
 
 
 if __name__ == "__main__":
