@@ -59,14 +59,7 @@ def test_the_quiz_notebooks_exist():
     assert {"07_practice_mode.ipynb", "08_cheat_sheet.ipynb"} <= names
 
 
-# Known debt: 02's saved outputs predate the inline-backend fix (its re-execution did not finish this
-# session). Strict: once 02 is re-executed with `python -m labkit.notebooks`, this xfail fails and must go.
-STALE_FIGURES = {"02_lora_and_qlora.ipynb"}
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="02 not yet re-executed with the inline backend")) if p.name in STALE_FIGURES else p
-    for p in NOTEBOOKS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_figure_is_stored_as_an_image(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     for i, cell in enumerate(nb["cells"]):
