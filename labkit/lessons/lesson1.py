@@ -117,8 +117,11 @@ class Lab:
 
     @property
     def dense(self):
+        from transformers.utils import logging
+
         from labkit.rag import DenseRetriever
 
+        logging.disable_progress_bar()  # no "Loading weights" bar in the lesson's output
         self._dense = self._dense or DenseRetriever(self.passages)
         return self._dense
 
