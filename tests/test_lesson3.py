@@ -203,3 +203,182 @@ def test_claims_table_from_numbers():
     table = L.results_table({"plan": plan, "runs": runs, "evals": evals, "epochs": epochs})
     assert [r["arm"] for r in table][:2] == ["base-careful", "base-few-shot"]
     assert {"arm", "rows", "steps", "accuracy", "fields right", "schema valid", "best val loss", "stop epoch"} <= set(table[0])
+
+
+def test_run_folders_are_pinned():
+    """Refactors must not change what the arms train: lesson 2's cached r16 run and lesson 3's own folders."""
+    from labkit.sft.train import run_dir, split_eval
+
+    expected = {"lesson2-r16": "lesson2-r16-d0ddf1dd9b", "lesson2-full": "lesson2-full-d3c682b262",
+                "clean-256": "lesson3-clean-256-ea4099a7d9", "noisy": "lesson3-noisy-8b0a28ead6",
+                "clean-96": "lesson3-clean-96-c113987923", "batch-1": "lesson3-batch-1-33339f62e2",
+                "epochs-val20": "lesson3-epochs-val20-e9ab8ee271"}
+    plan = L.Plan.for_profile("full", go_further=True)
+    for arm, folder in expected.items():
+        config = L.arm_config(arm, plan)
+        rows, val = L.arm_data(arm, plan)
+        if val is None:
+            rows, val = split_eval(rows, config.eval_fraction, config.seed)
+        assert run_dir(config, rows, val).name == folder, arm
+
+
+def test_noisy_arm_hides_the_planted_duplicates_warning(monkeypatch):
+    import warnings
+
+    import labkit.sft.train as T
+    from labkit.sft.data import DuplicateRowsWarning
+
+    def fake_train(config, rows, val, **kw):
+        warnings.warn("rows repeat", DuplicateRowsWarning)
+        return config.run_name
+
+    monkeypatch.setattr(T, "train", fake_train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert L.train_arm("noisy", SMOKE) == "lesson3-noisy"
+        assert not caught
+        L.train_arm(SMOKE.clean_arm, SMOKE)  # a clean arm would still warn: the filter is only for the planted set
+        assert [w.category for w in caught] == [DuplicateRowsWarning]
+
+
+def test_epoch_and_batch_summaries_from_synthetic_histories():
+    history = [(8, 1.0), (16, 0.8), (24, 0.7), (32, 0.75), (40, 0.9)]  # best at epoch 3, patience 2 -> stop 5
+    run = SimpleNamespace(summary={"train_rows": 64, "eval_rows": 16, "steps": 40, "stopped_early": True,
+                                   "best_eval_loss": 0.7}, config=SimpleNamespace(eval_every=8, batch_size=8),
+                          eval_loss=history, train_loss=[(1, 2.0), (40, 0.1)])
+    e = L.epochs_summary({"epochs-val20": run}, FULL)["epochs-val20"]
+    assert (e["best_epoch"], e["stop_epoch"], e["trainer_stopped_at"], e["steps_per_epoch"]) == (3, 5, 5, 8)
+    wobbly = [(s, 1.0 + (0.3 if s % 2 else -0.3)) for s in range(1, 97)]
+    b1 = SimpleNamespace(summary={"steps": 96, "best_eval_loss": 0.5}, config=SimpleNamespace(batch_size=1),
+                         history=[{"eval_runtime": 10.0}, {"train_runtime": 58.0}], train_loss=wobbly)
+    b = L.batch_summary({"batch-1": b1}, FULL)["batch-1"]
+    assert b["examples"] == 96 and b["seconds_per_example"] == pytest.approx(0.5) and b["roughness"] > 0.2
+
+
+# ---------------------------------------------------------------------------------------------
+# readings: hand-made results, the wording follows the numbers
+
+from labkit.lessons import lesson3_read as R  # noqa: E402
+
+
+def _scored(fields, json_ok=None, schema=None):
+    n = len(fields)
+    json_ok = [True] * n if json_ok is None else json_ok
+    schema = json_ok if schema is None else schema
+    scores = [{"id": f"q{i}", "reply": "{}", "field_score": f, "correct": f == 1, "json_valid": j, "schema_valid": s}
+              for i, (f, j, s) in enumerate(zip(fields, json_ok, schema))]
+    return {"partial_credit": sum(fields) / n, "schema_valid": sum(schema) / n, "accuracy": sum(f == 1 for f in fields) / n,
+            "json_valid": sum(json_ok) / n, "n": n, "scores": scores}
+
+
+def _lima_results(clean, noisy, lint=None):
+    runs = {FULL.clean_arm: _run(256, 32, 0.3), "noisy": _run(1320, 32, 0.4)}
+    evals = {"base-few-shot": _scored([0.1] * 40, [False] * 40), FULL.clean_arm: clean, "noisy": noisy}
+    return {"plan": FULL, "runs": runs, "evals": evals, **({"lint": lint} if lint else {})}
+
+
+def test_read_lima_follows_the_numbers():
+    good, bad = _scored([1.0, 0.75] * 20), _scored([0.5, 0.25] * 20, [True, False] * 20)
+    text = R.read_lima(_lima_results(good, bad))
+    assert "**The small clean set wins.**" in text and "a real gap" in text and "same 32 steps" in text
+    assert "format damage came out" in text and "20 of the noisy arm's 40 replies" in text
+    assert "+77.5 points against it, the noisy arm +27.5" in text
+    flipped = R.read_lima(_lima_results(bad, good))
+    assert "**The large noisy set wins here.**" in flipped and "Unexpectedly, the clean arm" in flipped
+    tie = R.read_lima(_lima_results(_scored([0.5, 0.6] * 20), _scored([0.6, 0.5] * 20)))
+    assert "**A tie on fields right.**" in tie and "within noise" in tie and "did not show" in tie
+    lint = {"noise": SimpleNamespace(labels=[None] * 60 + ["wrong"] * 40),
+            "found": [{"kind": "duplicate", "found": 9, "planted": 10}]}
+    text = R.read_lima(_lima_results(good, bad, lint))
+    assert "Only 60% of the noisy set's 100 rows are undamaged" in text and "it sees 100 of them, about 60" in text
+    assert "The linter found 9 of the 10 planted duplicates" in text and "1,000 curated" in text
+
+
+def test_read_size_follows_the_numbers():
+    runs = {"clean-96": _run(96, 12, 0.6), "clean-256": _run(256, 32, 0.4), "lesson2-r16": _run(480, 60, 0.3)}
+
+    def results(f96, f256, f480, base=0.1):
+        evals = {"base-careful": _scored([base] * 40, [False] * 40), "clean-96": _scored([f96] * 20 + [f96 - 0.1] * 20),
+                 "clean-256": _scored([f256] * 20 + [f256 - 0.1] * 20),
+                 "lesson2-r16": _scored([f480] * 20 + [f480 - 0.1] * 20)}
+        return {"plan": FULL, "runs": runs, "evals": evals}
+
+    rising = R.read_size(results(0.3, 0.6, 0.9))
+    assert "**The curve rises at every step.**" in rising and "yes: fine-tuning clearly helps" in rising
+    assert "96 rows (below the article's proof of concept tier (200+))" in rising
+    assert "256 rows (inside the article's proof of concept tier)" in rising and "(12, 32, 60)" in rising
+    flat = R.read_size(results(0.5, 0.5, 0.5, base=0.5))
+    assert "**The curve never moves beyond noise.**" in flat and "not clearly" in flat
+    assert "falls somewhere" in R.read_size(results(0.9, 0.3, 0.9))
+
+
+def _epochs(best, stop, last_val=0.9, val_rows=16, trainer=None):
+    return {"train_rows": 80 - val_rows, "val_rows": val_rows, "steps": 40, "steps_per_epoch": 8, "best_epoch": best,
+            "best_val_loss": 0.7, "stop_epoch": stop, "trainer_stopped_at": trainer, "last_val_loss": last_val,
+            "first_train_loss": 2.0, "last_train_loss": 0.1}
+
+
+def test_read_epochs_follows_the_numbers():
+    text = R.read_epochs({"plan": FULL, "epochs": {"epochs-val20": _epochs(3, 5, trainer=5)}})
+    assert "cut at epoch 5 and kept epoch 3's weights" in text and "risen 29% above its best" in text
+    assert "the two curves parted" in text and "inside the article's 2-3 epochs" in text and "same epoch" in text
+    never = R.read_epochs({"plan": FULL, "epochs": {"epochs-val20": _epochs(10, None, last_val=0.7)}})
+    assert "ran all 10 epochs" in never and "later than the article's 2-3 epochs" in never and "8 steps of 8" in never
+    early = R.read_epochs({"plan": FULL, "epochs": {"epochs-val20": _epochs(1, 3, last_val=0.71)}})
+    assert "earlier than the article's" in early and "flattened rather than climbed" in early
+    two = {"epochs-val20": _epochs(3, 5), "epochs-val10": _epochs(4, 6, val_rows=8)}
+    assert "moves the best epoch from 3 to 4" in R.read_epochs({"plan": FULL, "epochs": two})
+    two["epochs-val10"] = _epochs(3, 5, val_rows=8)
+    assert "the same best epoch and the same stop" in R.read_epochs({"plan": FULL, "epochs": two})
+
+
+def _lr_run(evals, first_train=2.0):
+    return SimpleNamespace(summary={"train_rows": 96, "steps": 12, "best_eval_loss": min(evals),
+                                    "wall_seconds": 1.0},
+                           eval_loss=[(3 * (i + 1), v) for i, v in enumerate(evals)], train_loss=[(1, first_train)])
+
+
+def test_read_lr_follows_the_numbers():
+    nan = float("nan")
+    runs = {"lr-5e-05": _lr_run([1.9, 1.85, 1.8, 1.8]), "lr-2e-04": _lr_run([1.5, 1.0, 0.8, 0.7]),
+            "clean-96": _lr_run([0.8, 0.5, 0.4, 0.35]), "lr-1e-02": _lr_run([0.9, nan, nan, nan])}
+    runs["lr-1e-02"].summary["best_eval_loss"] = nan
+    text = R.read_lr({"plan": FULL, "runs": runs, "secondary": {"clean-96": _scored([0.5] * 30)}})
+    assert "**0.001 did best.**" in text and "5.1x the winner's" in text
+    assert "- **5e-05**: best validation loss 1.800, moved little" in text and "blew up" in text
+    assert "50% fields right, 100% schema-valid on 30 questions" in text and "Why a small model" in text
+    assert "6.0e-04" in text and "625 times more" in text
+    runs["clean-96"] = _lr_run([0.8, 0.5, 0.4, 0.6])
+    assert "overshot: validation loss bottomed out at step 9 and ended 50% higher" in R.read_lr(
+        {"plan": FULL, "runs": runs})
+    runs = {"lr-5e-05": _lr_run([0.5, 0.3]), "clean-96": _lr_run([0.9, 0.8], first_train=1.0)}
+    article_best = R.read_lr({"plan": FULL, "runs": runs})
+    assert "**5e-05 did best**, the article's LoRA baseline" in article_best and "no higher than" in article_best
+
+
+def _batch(b, spe, rough, best, updates):
+    return {"batch": b, "updates": updates, "examples": 96, "train_seconds": spe * 96, "seconds_per_example": spe,
+            "roughness": rough, "best_val_loss": best}
+
+
+def test_read_batch_follows_the_numbers():
+    usual = {"clean-96": _batch(8, 0.3, 0.05, 0.40, 12), "batch-1": _batch(1, 0.9, 0.20, 0.30, 96)}
+    text = R.read_batch({"plan": FULL, "batch": usual})
+    assert "3.0x slower per example" in text and "visibly noisier" in text
+    assert "a lower validation loss at batch 1" in text and "96 updates instead of 12" in text
+    odd = {"clean-96": _batch(8, 0.3, 0.20, 0.30, 12), "batch-1": _batch(1, 0.29, 0.05, 0.31, 96)}
+    text = R.read_batch({"plan": FULL, "batch": odd})
+    assert "about as fast per example" in text and "unexpectedly, the smoother" in text and "about the same place" in text
+
+
+def test_read_claims_explains_only_what_did_not_hold():
+    runs = {FULL.clean_arm: _run(256, 32, 0.3), "noisy": _run(1320, 32, 0.4)}
+    held = {"plan": FULL, "runs": runs, "evals": {FULL.clean_arm: _ev(0.5), "noisy": _ev(0.3)}}
+    assert R.read_claims(held).startswith("Every claim held")
+    lost = {**held, "evals": {FULL.clean_arm: _ev(0.3), "noisy": _ev(0.5)},
+            "epochs": {"epochs-val20": _epochs(6, 8)}}
+    text = R.read_claims(lost)
+    assert "- *a small clean set beats a large noisy one (LIMA)* (did not hold: the noisy set is ahead by 20" in text
+    assert "65B model judged by people" in text and "for only 32 steps" in text
+    assert "*2-3 epochs is the sweet spot; more overfits*" in text and "An epoch here is 8 steps on 80 rows" in text
+    assert "hold out 10-20%" not in text  # that claim held (one split that stopped)

@@ -73,3 +73,13 @@ def quality_examples(noisy_rows: list[dict], labels: list[str | None], report: L
             break
     return out
 
+
+
+def audit_noise(noisy, originals: list[dict]) -> dict:
+    """Lint a :class:`labkit.data.noise.NoiseResult` and grade the linter against its labels:
+    ``{"noise", "report", "found": found_vs_planted(...), "examples": quality_examples(...)}``."""
+    from labkit.data.lint import lint
+
+    report = lint(noisy.rows)
+    return {"noise": noisy, "report": report, "found": found_vs_planted(report, noisy.labels),
+            "examples": quality_examples(noisy.rows, noisy.labels, report, originals)}

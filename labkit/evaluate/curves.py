@@ -10,6 +10,9 @@
   ``train_runtime`` minus every ``eval_runtime``), so runs that evaluate differently compare fairly.
 * :class:`Rescaled` lets a run draw on a board with another x axis (epochs, examples seen)
   instead of optimizer steps, so runs of different batch sizes line up.
+* :func:`epoch_stop`, :func:`late_roughness` and :func:`seconds_per_example` read those three
+  off a run's stored ``(step, loss)`` histories; :func:`plot_quality_vs_size` draws test quality
+  against training rows with shaded bands (a guide's data tiers, say).
 
 >>> early_stop([(1, 0.9), (2, 0.7), (3, 0.75), (4, 0.8), (5, 0.6)], patience=2)
 StopPoint(best_x=2, best_loss=0.7, stop_x=4, patience=2)
@@ -105,3 +108,54 @@ class Rescaled:
 
     def __getattr__(self, name: str):
         return getattr(self.board, name)
+
+
+def epoch_stop(eval_loss: Iterable[tuple[float, float]], steps_per_epoch: int, patience: int) -> StopPoint:
+    """:func:`early_stop` on a run's ``(step, val_loss)`` history, with x read in epochs."""
+    return early_stop([(step / steps_per_epoch, loss) for step, loss in eval_loss], patience)
+
+
+def late_roughness(train_loss: Sequence[tuple[float, float]], batch: int, window: int = 3) -> float | None:
+    """:func:`roughness` of a ``(step, loss)`` training curve over its second half of examples seen,
+    where the steep early fall is over; ``None`` when that half has fewer than ``window`` points."""
+    examples = max((step for step, _ in train_loss), default=0) * batch
+    late = [loss for step, loss in train_loss if step * batch > examples / 2]
+    return roughness(late, window=window) if len(late) >= window else None
+
+
+def seconds_per_example(history: Sequence[dict], examples: int) -> float | None:
+    """:func:`training_seconds` divided by the examples trained on (None if either is unknown)."""
+    seconds = training_seconds(history)
+    return seconds / examples if seconds and examples else None
+
+
+def plot_quality_vs_size(points: Sequence[tuple[int, dict]], baseline: dict | None = None,
+                         bands: Sequence[tuple[str, float, float]] = (), title: str = "",
+                         xlabel: str = "training rows (log scale)", keys: Sequence[tuple[str, str]] = (("partial_credit", "field accuracy"),
+                                                            ("schema_valid", "schema valid"))):
+    """Test quality against training rows on a log axis: one line per metric in ``keys``, the
+    baseline's value as a dotted line, and each ``(name, low, high)`` band shaded and labelled."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    xs = [n for n, _ in points]
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+    for (key, label), colour in zip(keys, colours):
+        ax.plot(xs, [e[key] for _, e in points], "o-", color=colour, label=label)
+        if baseline is not None:
+            ax.axhline(baseline[key], color=colour, linestyle=":", linewidth=1.2, label=f"{label}, baseline")
+    for (name, lo, hi), shade in zip(bands, ("#e8f1fb", "#eaf6ea", "#fbf0e6", "#f3e8fb")):
+        ax.axvspan(lo, hi, color=shade, zorder=0)
+        ax.annotate(f"{name}\n{lo:,.0f}-{hi:,.0f}", ((lo * hi) ** 0.5, 1.02), xycoords=("data", "axes fraction"),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_xscale("log")
+    edges = list(xs) + [b for _, lo, hi in bands for b in (lo, hi)]
+    ax.set_xlim(min(edges) / 2, max(edges) * 1.2)
+    ax.set_ylim(0, 1.0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of test questions")
+    ax.set_title(title, pad=24 if bands else 6)
+    ax.legend(fontsize=8, loc="center right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
