@@ -115,6 +115,25 @@ def test_verdicts_when_nothing_forgets():
     assert v["a drop of more than 5% on a general benchmark means forgetting"].verdict.startswith("held")
 
 
+def test_verdicts_when_forgetting_comes_and_goes_and_the_mix_raises_the_probe():
+    # what the full profile measured: the finished full run is quiet, its step-24 checkpoint dropped 14 points,
+    # and both mixes ended well above the base model
+    reports = {
+        "full": _report(IDS[:107] + IDS[107:111]),              # +2.2: quiet
+        "full-less": _report(IDS[26:107]),                      # -14.4: 26 lost, a real drop
+        "r16": _report(IDS[:107] + IDS[107:108]),               # +0.6
+        "full-mix": _report(IDS[:107] + IDS[107:122]),          # +8.3
+        "r16-mix": _report(IDS[:107] + IDS[107:121]),           # +7.8
+    }
+    v = _verdicts(reports)
+    assert v["full fine-tuning forgets general knowledge"].held is False
+    assert v["training less forgets less"].verdict.startswith("did not hold: the early checkpoint forgot more")
+    mix = v["a 10-20% general mix protects general skills"]
+    assert mix.verdict.startswith("partly: nothing was forgotten") and mix.held is None
+    assert "full FT + 15% general" in mix.verdict and "LoRA r16 + 15% general" in mix.verdict
+    assert v["LoRA forgets less"].verdict.startswith("no signal")
+
+
 def test_a_defence_that_keeps_more_only_within_noise_is_partly():
     # LoRA ends 3 items above full fine-tuning, but they disagree on 13 items: within noise
     reports = {"full": _report(IDS[25:107]), "r16": _report(IDS[30:107] + IDS[107:115])}

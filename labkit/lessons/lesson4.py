@@ -359,6 +359,25 @@ def _better(diff: PairedDelta, forgot: bool, what: str) -> str:
     return f"did not hold: {what} kept no more than full fine-tuning"
 
 
+def _mix_verdict(diffs: dict[str, PairedDelta], lead: str, forgot: bool) -> str:
+    """The mix's verdict; with nothing forgotten it may still have *raised* the probe, which is worth saying."""
+    if forgot:
+        return _better(diffs[lead], forgot, "the mix")
+    raised = [m for m, d in diffs.items() if d.low > 0]
+    if raised:
+        return ("partly: nothing was forgotten to protect, but the mix kept significantly more of the probe than "
+                f"training without it ({', '.join(LABELS[m] for m in raised)})")
+    return _better(diffs[lead], forgot, "the mix")
+
+
+def _less_verdict(diff: PairedDelta, less: PairedDelta, forgot: bool) -> str:
+    """Stopping early; when the early checkpoint itself dropped for real, forgetting came and went."""
+    if not forgot and less.high < 0 and diff.high < 0:
+        return ("did not hold: the early checkpoint forgot more than the finished run "
+                "(the probe dropped mid-training and recovered by the end)")
+    return _better(diff, forgot, "stopping early")
+
+
 def claims(results: dict) -> list[Claim]:
     """Article figure | paper figure | our figure | verdict, each verdict computed from our numbers.
 
@@ -411,7 +430,7 @@ def claims(results: dict) -> list[Claim]:
             "article": "mix in 10-20% general instruction data",
             "paper": "(no paper figure; common practice, e.g. replay in continual learning)",
             "ours": "; ".join(f"{LABELS[m]} vs without: {_pts(d)}" for m, d in diffs.items()) + f" (domain cost: {cost})",
-            "verdict": _better(diffs[lead], forgot, "the mix")})
+            "verdict": _mix_verdict(diffs, lead, forgot)})
     if full and "full-less" in reports:
         diff = _after_vs(reports, "full-less", "full")
         less = reports["full-less"]
@@ -421,7 +440,7 @@ def claims(results: dict) -> list[Claim]:
             "paper": "Biderman et al. 2024: forgetting grows with training steps",
             "ours": f"stopped early {_pts(less.delta)} vs full run {_pts(full.delta)} (fields right "
                     f"{_pct(less.domain_after['partial_credit'])} vs {_pct(full.domain_after['partial_credit'])})",
-            "verdict": _better(diff, forgot, "stopping early")})
+            "verdict": _less_verdict(diff, less.delta, forgot)})
     if reports:
         past = sorted(a for a, r in reports.items() if -r.delta.delta > ALARM_DROP)
         real = sorted(a for a, r in reports.items() if r.delta.high < 0)
