@@ -379,3 +379,18 @@ def test_endpoint_teacher_against_the_live_local_server(live_server, isolated_ru
     for path in written:
         assert secret not in path.read_text(errors="replace"), path
     assert "LABKIT_TEACHER_API_KEY" in json.dumps(run.summary)  # says where it came from, not what it is
+
+
+def test_answer_prompt_repeats_the_keys_and_drops_are_shown_with_their_truth():
+    msgs = S.answer_messages(_pair("a", "", question="Q?"))
+    assert msgs[-1]["content"].endswith('Reply with {"severity": ..., "mechanism": ..., "action": ...}.')
+    assert msgs[1]["content"].endswith(S.key_skeleton("interaction"))
+    pairs = [{**_pair(i, GOOD), "dropped_at": stage, "why": f"why {i}"}
+             for i, stage in (("a", "critic"), ("b", "critic"), ("c", None), ("d", "schema"))]
+    truth = {"a": {"right": True, "why": "right"}, "b": {"right": False, "why": "wrong action"},
+             "c": {"right": True, "why": "right"}, "d": {"right": False, "why": "not JSON"}}
+    got = [(e["stage"], e["kind"], e["why"]) for e in T.drop_examples(pairs, ["critic", "schema"], truth)]
+    assert got == [("critic", "caught", "why b"), ("critic", "lost", "why a"), ("schema", "caught", "why d")]
+    table = T.stage_markdown([{"stage": "critic", "in": 4, "kept": 3, "wrong_in": 2, "caught": 1, "right_dropped": 0,
+                               "precision": 1.0, "recall": 0.5, "right_after": None}])
+    assert table.splitlines()[-1] == "| critic | 4 | 3 | 2 | 1 | 0 | 100% | 50% | - |"

@@ -64,7 +64,9 @@ class Plan:
                        go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
-        return cls("full", n_tasks=96, student_steps=30, val_rows=24, test_rows=90, contrast_rows=32,
+        # sized for 15 minutes on 2 quiet cores: a pair costs ~7 CPU-seconds end to end (question,
+        # answer, critic, self-check; measured single-threaded on 24 pairs), so 64 pairs take ~5 min
+        return cls("full", n_tasks=64, student_steps=20, val_rows=24, test_rows=90, contrast_rows=24,
                    go_further=go_further)
 
     def describe(self) -> str:
@@ -225,7 +227,7 @@ def train_students(plan: Plan, synth: dict[str, SynthRun], arms, board=None) -> 
     """Train (or reuse) each student, every curve on one board. They train in this process: no
     memory is compared here, and a second process per student would cost its start-up time. A
     student whose set came out empty is skipped (it is then missing from the returned dict)."""
-    from labkit.sft import train
+    from labkit.sft.train import train
 
     val_rows, _ = data(plan)
     out = {}
@@ -312,28 +314,11 @@ def students_table(results: dict) -> dict[str, dict]:
     return out
 
 
-def drop_examples(run: SynthRun, audit_result: dict) -> list[dict]:
-    """Per filter stage, one real pair it dropped: a wrong one it caught if there is one, and a
-    right one it lost if there is one (``{"stage", "kind", "question", "answer", "why", "truth"}``)."""
-    truth = audit_result["truth"]
-    pairs = run.pairs
-    out = []
-    for stage in [s["stage"] for s in run.stages][1:]:
-        dropped = [p for p in pairs if p["dropped_at"] == stage]
-        for kind, wanted in (("caught", False), ("lost", True)):
-            p = next((p for p in dropped if truth[p["id"]]["right"] is wanted), None)
-            if p is not None:
-                out.append({"stage": stage, "kind": kind, "question": p["question"], "answer": p["answer"],
-                            "why": p["why"], "truth": truth[p["id"]]["why"]})
-    return out
-
-
 def show_drops(run: SynthRun, audit_result: dict, width: int = 110) -> None:
-    """Print :func:`drop_examples` readably."""
-    for ex in drop_examples(run, audit_result):
-        label = "caught a wrong pair" if ex["kind"] == "caught" else "dropped a RIGHT pair"
-        print(f"[{ex['stage']}] {label}: {ex['why']}\n    Q: {ex['question'][:width]}\n"
-              f"    A: {ex['answer'][:width]}\n    truth: {ex['truth']}")
+    """Per filter stage, a wrong pair it caught and a right pair it lost (real pairs, with reasons)."""
+    from labkit.synth.truth import show_drops as show
+
+    show(run.pairs, [s["stage"] for s in run.stages][1:], audit_result["truth"], width)
 
 
 def show_replies(evals: dict[str, dict], arms, n: int = 2, width: int = 100) -> None:

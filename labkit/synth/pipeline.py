@@ -266,7 +266,7 @@ def run_pipeline(config: SynthConfig, *, base_url: str | None = None, api_key: s
     folder = config.folder()
     if runs.is_finished(folder) and not retrain:
         return SynthRun.open(folder, reused=True)
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     staging = runs.begin(folder, config.to_yaml(), retrain=retrain)
     roles = make_teachers(config, base_url, api_key, teachers)
     tasks = [t.to_dict() for t in formulary_tasks(config.n_tasks, config.seed)]
@@ -316,7 +316,10 @@ def run_pipeline(config: SynthConfig, *, base_url: str | None = None, api_key: s
         "question_seconds": round(question_seconds, 2), "answer_seconds": round(answer_seconds, 2),
         "generation_seconds": round(generation_seconds, 2),
         "pairs_per_minute": round(60 * len(tasks) / generation_seconds, 2) if generation_seconds else None,
-        "wall_seconds": round(time.perf_counter() - began, 2), "teachers": described, "via": config.via,
+        "wall_seconds": round(time.perf_counter() - began, 2),
+        # CPU seconds of this process (all its threads): on a shared machine wall time says more
+        # about the neighbours than about the pipeline
+        "cpu_seconds": round(time.process_time() - cpu_began, 2), "teachers": described, "via": config.via,
     }
     runs.finish(staging, folder, summary)
     return SynthRun.open(folder)

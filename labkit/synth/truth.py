@@ -117,3 +117,37 @@ def invented_fields(pairs: list[dict]) -> dict:
             wrong += not field_match(parsed.get(key), value)
     return {"answers": answers, "fields": judged, "wrong_fields": wrong,
             "invented_rate": wrong / judged if judged else None}
+
+
+def drop_examples(pairs: list[dict], stages: list[str], truth: dict[str, dict]) -> list[dict]:
+    """Per stage, one real pair it dropped: a wrong one it caught if there is one, and a right one
+    it lost if there is one (``{"stage", "kind", "question", "answer", "why", "truth"}``).
+    ``pairs`` carry ``dropped_at`` and ``why`` (a run's ``pairs``)."""
+    out = []
+    for stage in stages:
+        dropped = [p for p in pairs if p["dropped_at"] == stage]
+        for kind, wanted in (("caught", False), ("lost", True)):
+            p = next((p for p in dropped if truth[p["id"]]["right"] is wanted), None)
+            if p is not None:
+                out.append({"stage": stage, "kind": kind, "question": p["question"], "answer": p["answer"],
+                            "why": p["why"], "truth": truth[p["id"]]["why"]})
+    return out
+
+
+def show_drops(pairs: list[dict], stages: list[str], truth: dict[str, dict], width: int = 110) -> None:
+    """Print :func:`drop_examples` readably."""
+    for ex in drop_examples(pairs, stages, truth):
+        label = "caught a wrong pair" if ex["kind"] == "caught" else "dropped a RIGHT pair"
+        print(f"[{ex['stage']}] {label}: {ex['why']}\n    Q: {ex['question'][:width]}\n"
+              f"    A: {ex['answer'][:width]}\n    truth: {ex['truth']}")
+
+
+def stage_markdown(rows: list[dict]) -> str:
+    """:func:`stage_table` rows as a Markdown table (precision/recall of each stage's drops)."""
+    pct = lambda x: "-" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+    out = ["| stage | in | kept | wrong pairs in | wrong caught | right dropped | precision | recall | right among kept |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['stage']} | {r['in']} | {r['kept']} | {r['wrong_in']} | {r['caught']} | {r['right_dropped']} "
+                   f"| {pct(r['precision'])} | {pct(r['recall'])} | {pct(r['right_after'])} |")
+    return "\n".join(out)
