@@ -132,6 +132,27 @@ def test_verdicts_when_forgetting_comes_and_goes_and_the_mix_raises_the_probe():
     assert mix.verdict.startswith("partly: nothing was forgotten") and mix.held is None
     assert "full FT + 15% general" in mix.verdict and "LoRA r16 + 15% general" in mix.verdict
     assert v["LoRA forgets less"].verdict.startswith("no signal")
+    assert v["a drop of more than 5% on a general benchmark means forgetting"].held is True
+
+    # ... and what the generation checks showed: the probe stayed put, but without the mix every general
+    # prompt was answered in formulary JSON, with it none was
+    def replies(*texts):
+        return [{"prompt": f"p{i}", "reply": t, "passed": "{" not in t, "expect": ""} for i, t in enumerate(texts)]
+
+    healthy = replies("345", "Paris.", "Waves fold / on the shore", "Fine, thanks!")
+    formulary = replies(*['{"severity": "major"}'] * 4)
+    for arm, r in reports.items():
+        r.checks_before = healthy
+        r.checks_after = healthy if arm.endswith("-mix") else formulary
+    v = _verdicts(reports)
+    full = v["full fine-tuning forgets general knowledge"]
+    assert full.verdict.startswith("partly: the probe did not drop, but 4 of 4") and full.held is None
+    assert v["LoRA forgets less"].verdict.startswith("did not hold: with LoRA, 4 of 4")
+    mix = v["a 10-20% general mix protects general skills"]
+    assert mix.verdict.startswith("held in behaviour: 0 of 4") and mix.held is True
+    assert "the probe also ended significantly higher (" in mix.verdict
+    alarm_row = v["a drop of more than 5% on a general benchmark means forgetting"]
+    assert alarm_row.verdict.startswith("partly: the line agreed") and "full, r16" in alarm_row.verdict
 
 
 def test_a_defence_that_keeps_more_only_within_noise_is_partly():

@@ -332,10 +332,14 @@ class ChecksReport:
                 f"<table><tr><th>prompt</th><th>reply</th><th>healthy if</th></tr>{rows}</table>")
 
 
+def domain_leak(reply: str) -> bool:
+    """Does a reply to a general prompt show the domain (JSON braces, formulary words, drug names)?"""
+    return any(mark in reply.lower() for mark in _DOMAIN_MARKS)
+
+
 def check_reply(index: int, reply: str) -> bool:
     """Does ``reply`` pass check ``index`` of :data:`CHECKS`? It fails if it shows the domain."""
-    leaked = any(mark in reply.lower() for mark in _DOMAIN_MARKS)
-    return CHECKS[index][2](reply) and not leaked
+    return CHECKS[index][2](reply) and not domain_leak(reply)
 
 
 def generation_checks(loaded: LoadedModel, max_new_tokens: int = 40, system: str | None = None) -> ChecksReport:

@@ -359,10 +359,55 @@ def _better(diff: PairedDelta, forgot: bool, what: str) -> str:
     return f"did not hold: {what} kept no more than full fine-tuning"
 
 
-def _mix_verdict(diffs: dict[str, PairedDelta], lead: str, forgot: bool) -> str:
+def _leaks(checks: list[dict]) -> int:
+    """How many replies to the general prompts came out in the domain's shape (the article's symptom)."""
+    from labkit.evaluate.probe import domain_leak
+
+    return sum(domain_leak(c["reply"]) for c in checks)
+
+
+def _behaviour_forgot(report) -> bool:
+    """Behavioural forgetting: most general prompts answered like a formulary, where the base model did not."""
+    after = report.checks_after or []
+    return bool(after) and _leaks(after) > len(after) / 2 and _leaks(report.checks_before or []) == 0
+
+
+def _full_verdict(full, forgot: bool) -> str:
+    if forgot:
+        return "held"
+    n = len(full.checks_after or [])
+    if _behaviour_forgot(full):
+        return (f"partly: the probe did not drop, but {_leaks(full.checks_after)} of {n} general prompts were "
+                "answered like a formulary (the article's symptom: behaviour forgot, knowledge did not)")
+    if full.delta.delta > -ALARM_DROP:
+        return "did not hold: the probe did not drop by more than noise"
+    return "did not hold: a large drop, but within the probe's noise"
+
+
+def _behaviour_better(defended, full, what: str) -> str | None:
+    """A defence judged on behaviour, when the probe had nothing to judge but the replies did."""
+    if not _behaviour_forgot(full):
+        return None
+    n, k_full, k_def = len(defended.checks_after or []), _leaks(full.checks_after), _leaks(defended.checks_after or [])
+    if not defended.checks_after:
+        return None
+    if k_def < k_full:
+        return (f"held in behaviour: {k_def} of {n} general prompts answered like a formulary with {what}, "
+                f"{k_full} of {n} without")
+    return f"did not hold: with {what}, {k_def} of {n} general prompts were still answered like a formulary"
+
+
+def _mix_verdict(diffs: dict[str, PairedDelta], lead: str, forgot: bool, reports: dict | None = None) -> str:
     """The mix's verdict; with nothing forgotten it may still have *raised* the probe, which is worth saying."""
     if forgot:
         return _better(diffs[lead], forgot, "the mix")
+    if reports and lead in reports and "full" in reports:
+        twin = reports[lead.removesuffix("-mix")] if lead.removesuffix("-mix") in reports else reports["full"]
+        behaviour = _behaviour_better(reports[lead], twin, "the mix")
+        if behaviour:
+            raised = [m for m, d in diffs.items() if d.low > 0]
+            return behaviour + (f"; the probe also ended significantly higher ({', '.join(LABELS[m] for m in raised)})"
+                                if raised else "")
     raised = [m for m, d in diffs.items() if d.low > 0]
     if raised:
         return ("partly: nothing was forgotten to protect, but the mix kept significantly more of the probe than "
@@ -398,9 +443,7 @@ def claims(results: dict) -> list[Claim]:
             "paper": "Biderman et al. 2024: full FT forgets more than LoRA (code/math, Llama-2-7B)",
             "ours": f"probe {_pct(full.probe_before['accuracy'])} -> {_pct(full.probe_after['accuracy'])}: "
                     f"{_pts(full.delta)}, McNemar p={full.delta.p_value:.2g}",
-            "verdict": "held" if forgot else
-            "did not hold: the probe did not drop by more than noise" if full.delta.delta > -ALARM_DROP else
-            "did not hold: a large drop, but within the probe's noise"})
+            "verdict": _full_verdict(full, forgot)})
     if full and "r16" in reports:
         diff = _after_vs(reports, "r16", "full")
         rows.append({
@@ -409,7 +452,8 @@ def claims(results: dict) -> list[Claim]:
             "paper": "Biderman et al. 2024: LoRA learns less and forgets less",
             "ours": f"LoRA r16 {_pts(reports['r16'].delta)} vs full {_pts(full.delta)}; "
                     f"LoRA - full after: {_pts(diff)}",
-            "verdict": _better(diff, forgot, "LoRA")})
+            "verdict": (None if forgot else _behaviour_better(reports["r16"], full, "LoRA"))
+            or _better(diff, forgot, "LoRA")})
         gain_full, gain_lora = full.domain_gain, reports["r16"].domain_gain
         if gain_full is not None and gain_lora is not None:
             rows.append({
@@ -430,7 +474,7 @@ def claims(results: dict) -> list[Claim]:
             "article": "mix in 10-20% general instruction data",
             "paper": "(no paper figure; common practice, e.g. replay in continual learning)",
             "ours": "; ".join(f"{LABELS[m]} vs without: {_pts(d)}" for m, d in diffs.items()) + f" (domain cost: {cost})",
-            "verdict": _mix_verdict(diffs, lead, forgot)})
+            "verdict": _mix_verdict(diffs, lead, forgot, reports)})
     if full and "full-less" in reports:
         diff = _after_vs(reports, "full-less", "full")
         less = reports["full-less"]
@@ -450,8 +494,17 @@ def claims(results: dict) -> list[Claim]:
             "paper": "(no paper figure; the seed's rule of thumb)",
             "ours": f"past the 5-point line: {', '.join(past) or 'none'}; drops larger than noise: "
                     f"{', '.join(real) or 'none'}",
-            "verdict": alarm_verdict(past, real)})
+            "verdict": _alarm_and_behaviour(alarm_verdict(past, real), past, reports)})
     return [_claim(**row) for row in rows]
+
+
+def _alarm_and_behaviour(verdict: str, past: list[str], reports: dict) -> str:
+    """A benchmark line cannot see a format collapse: say so when it stayed quiet for an arm that had one."""
+    missed = sorted(a for a, r in reports.items() if a not in past and _behaviour_forgot(r))
+    if verdict.startswith("held") and missed:
+        return ("partly: the line agreed with the intervals, but stayed quiet for "
+                f"{', '.join(missed)}, whose general replies came out like a formulary")
+    return verdict
 
 
 def alarm_verdict(past: list[str], real: list[str]) -> str:
@@ -562,14 +615,12 @@ def read_table(reports: dict) -> str:
 
 
 def read_checks(reports: dict) -> str:
-    from labkit.evaluate.probe import _DOMAIN_MARKS
-
     first = next(iter(reports.values()))
     lines = [f"The base model passes {sum(c['passed'] for c in first.checks_before)} of {len(first.checks_before)}."]
     for arm, r in reports.items():
         if not r.checks_after:
             continue
-        leaked = sum(any(m in c["reply"].lower() for m in _DOMAIN_MARKS) for c in r.checks_after)
+        leaked = _leaks(r.checks_after)
         lines.append(f"{LABELS.get(arm, arm)}: passes {sum(c['passed'] for c in r.checks_after)}; "
                      f"{leaked} of {len(r.checks_after)} replies carry formulary marks (JSON braces, severities, doses).")
     return " ".join(lines)
@@ -585,8 +636,10 @@ def read_scatter(reports: dict) -> str:
     return (f"LoRA r16 gained {100 * lora.domain_gain:+.1f} points of formulary fields against full fine-tuning's "
             f"{100 * full.domain_gain:+.1f} ({'learns less' if learns_less else 'learns as much or more'}), and forgot "
             f"{forgets_less} than full fine-tuning (LoRA after - full after on the probe: {_pts(diff)}). "
-            "The paper's result, with 7B models and billions of training tokens, is the same direction on both axes: "
-            "LoRA learns less and forgets less.")
+            "The paper's result, with 7B models and billions of training tokens: LoRA learns less and forgets less. "
+            + ("Ours agrees on both axes." if learns_less and diff.delta > 0 else
+               "Ours agrees on learning less, not (on this probe) on forgetting less." if learns_less else
+               "Ours agrees on neither axis."))
 
 
 def read_settings(report) -> str:
