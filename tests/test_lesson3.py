@@ -344,8 +344,8 @@ def test_read_lr_follows_the_numbers():
             "clean-96": _lr_run([0.8, 0.5, 0.4, 0.35]), "lr-1e-02": _lr_run([0.9, nan, nan, nan])}
     runs["lr-1e-02"].summary["best_eval_loss"] = nan
     text = R.read_lr({"plan": FULL, "runs": runs, "secondary": {"clean-96": _scored([0.5] * 30)}})
-    assert "**0.001 did best.**" in text and "5.1x the winner's" in text
-    assert "- **5e-05**: best validation loss 1.800, moved little" in text and "blew up" in text
+    assert "**1e-3 did best.**" in text and "5.1x the winner's" in text
+    assert "- **5e-5**: best validation loss 1.800, moved little" in text and "blew up" in text
     assert "50% fields right, 100% schema-valid on 30 questions" in text and "Why a small model" in text
     assert "6.0e-04" in text and "625 times more" in text
     runs["clean-96"] = _lr_run([0.8, 0.5, 0.4, 0.6])
@@ -353,7 +353,7 @@ def test_read_lr_follows_the_numbers():
         {"plan": FULL, "runs": runs})
     runs = {"lr-5e-05": _lr_run([0.5, 0.3]), "clean-96": _lr_run([0.9, 0.8], first_train=1.0)}
     article_best = R.read_lr({"plan": FULL, "runs": runs})
-    assert "**5e-05 did best**, the article's LoRA baseline" in article_best and "no higher than" in article_best
+    assert "**5e-5 did best**, the article's LoRA baseline" in article_best and "no higher than" in article_best
 
 
 def _batch(b, spe, rough, best, updates):

@@ -99,6 +99,7 @@ class Plan:
             ``further_val_fractions`` are added with ``go_further``.
         max_epochs, patience: the epoch arms' ceiling and early-stopping patience (in epochs).
         go_further: also run the slow experiments (see the module docstring).
+        lesson2_point: put lesson 2's r16 run on the data-size curve (reused when lesson 2 has run).
     """
 
     profile: str
@@ -121,16 +122,18 @@ class Plan:
     batch_size: int = 8
     seed: int = 0
     noise: tuple[tuple[str, float], ...] = NOISE
+    lesson2_point: bool = True
 
     @classmethod
     def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
+            # a check that every cell runs, within CI's 3 minutes: few rows and questions, and lesson 2's
+            # arm only in the full profile (its smoke run would be the slowest arm here)
             return cls("smoke", clean_rows=16, noisy_source_rows=64, sizes=(8, 16), further_sizes=(32,),
-                       val_rows=LESSON2["smoke"].val_rows, test_rows=LESSON2["smoke"].test_rows, secondary_test_rows=6,
-                       learning_rates=(LORA_LR, 1e-2), sweep_rows=8, pool_rows=20, val_fractions=(0.2,),
-                       further_val_fractions=(0.1,), max_epochs=3, patience=1, prompts=("dataset",),
-                       go_further=go_further)
+                       val_rows=6, test_rows=6, secondary_test_rows=3, learning_rates=(LORA_LR, 1e-2), sweep_rows=8,
+                       pool_rows=20, val_fractions=(0.2,), further_val_fractions=(0.1,), max_epochs=3, patience=1,
+                       prompts=("dataset",), go_further=go_further, lesson2_point=False)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         return cls("full", clean_rows=256, noisy_source_rows=1200, sizes=(96, 256), further_sizes=(1000,),
@@ -154,7 +157,7 @@ class Plan:
     def size_arms(self) -> list[str]:
         """The data-size curve, smallest first: clean arms and lesson 2's r16 run."""
         sizes = list(self.sizes) + (list(self.further_sizes) if self.go_further else [])
-        arms = [(n, f"clean-{n}") for n in sizes] + [(self.lesson2.train_rows, "lesson2-r16")]
+        arms = [(n, f"clean-{n}") for n in sizes] + ([(self.lesson2.train_rows, "lesson2-r16")] if self.lesson2_point else [])
         return [arm for _, arm in sorted(arms)]
 
     def lr_arms(self) -> list[str]:
@@ -171,7 +174,7 @@ class Plan:
                  "at 2e-5") if self.go_further else " (go-further experiments off)"
         return (f"{self.profile} profile: LIMA {self.clean_rows} clean rows vs {self.noisy_source_rows} rows with planted "
                 f"noise, {steps} steps of {self.batch_size} each; data sizes "
-                f"{', '.join(str(n) for n in sorted([*self.sizes, self.lesson2.train_rows]))} at one epoch; "
+                f"{', '.join(str(n) for n in sorted([*self.sizes] + [self.lesson2.train_rows] * self.lesson2_point))} at one epoch; "
                 f"{len(self.learning_rates)} learning rates and batch 1 vs {self.batch_size} on {self.sweep_rows} rows; "
                 f"epochs on {self.pool_rows} rows with {' and '.join(f'{f:.0%}' for f in self.val_fractions)} held out; "
                 f"{self.test_rows} test questions "

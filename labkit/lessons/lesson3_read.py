@@ -13,7 +13,7 @@ import math
 
 from labkit.config import SEED_LEARNING_RATES
 from labkit.lessons.lesson3_claims import (
-    NO_SIGNAL, TIERS, _best_losses, _finite, _lr_arms, _pct, _size_point, best_base, claims, lima_verdict, size_verdict)
+    NO_SIGNAL, TIERS, _best_losses, _finite, _lr, _lr_arms, _pct, _size_point, best_base, claims, lima_verdict, size_verdict)
 
 #: a paired gap counts as real when its 95% interval (this many standard errors) excludes zero
 Z95 = 1.96
@@ -225,28 +225,28 @@ def read_lr(results: dict) -> str:
     for lr, arm in arms.items():
         q = secondary.get(arm)
         quality = f"; {_pct(q['partial_credit'])} fields right, {_pct(q['schema_valid'])} schema-valid on {q['n']} questions" if q else ""
-        lines.append(f"- **{lr:g}**: best validation loss {best[lr]:.3f}, {lr_shape(runs[arm])}{quality}.")
+        lines.append(f"- **{_lr(lr)}**: best validation loss {best[lr]:.3f}, {lr_shape(runs[arm])}{quality}.")
     winner = min(best, key=best.get)
     article = SEED_LEARNING_RATES["lora"]
     steps = runs[arms[winner]].summary["steps"]
     out = ["\n".join(lines)]
     if article in best and winner != article:
         ratio = best[article] / best[winner]
-        out.append(f"**{winner:g} did best.** The article's LoRA baseline, {article:g}, ended at {ratio:.1f}x the "
+        out.append(f"**{_lr(winner)} did best.** The article's LoRA baseline, {_lr(article)}, ended at {ratio:.1f}x the "
                    f"winner's validation loss" + (" (within 10%: as good, for practical purposes)." if ratio <= 1.10
                                                   else "."))
     else:
-        out.append(f"**{winner:g} did best**" + (", the article's LoRA baseline." if winner == article else "."))
+        out.append(f"**{_lr(winner)} did best**" + (", the article's LoRA baseline." if winner == article else "."))
     if winner > article:
         out.append(f"Why a small model on a short run wants a higher rate: each update moves the weights by about the "
                    f"rate times the gradient, so what a run can change grows with rate x steps. This sweep has {steps} "
-                   f"steps: at {article:g} that is {article * steps:.1e}; the QLoRA paper's 7B run took 1,875 steps at "
+                   f"steps: at {_lr(article)} that is {article * steps:.1e}; the QLoRA paper's 7B run took 1,875 steps at "
                    f"2e-4, {2e-4 * 1875:.3f}, {2e-4 * 1875 / (article * steps):,.0f} times more. The article's baselines "
                    "are for 7-8B models over thousands of steps, where many small steps add up and big ones would "
                    "wreck what the model knows; a few dozen steps on a 135M model need bigger ones, up to the rate "
                    "where the curve stops falling.")
     else:
-        out.append(f"Here a rate no higher than the article's {article:g} was enough, even for a short run.")
+        out.append(f"Here a rate no higher than the article's {_lr(article)} was enough, even for a short run.")
     return "\n\n".join(out)
 
 
