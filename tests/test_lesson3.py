@@ -305,7 +305,7 @@ def test_read_size_follows_the_numbers():
 
     rising = R.read_size(results(0.3, 0.6, 0.9))
     assert "**The curve rises at every step.**" in rising and "yes: fine-tuning clearly helps" in rising
-    assert "96 rows (below the article's proof of concept tier (200+))" in rising
+    assert "96 rows (below the article's proof of concept tier, which starts at 200)" in rising
     assert "256 rows (inside the article's proof of concept tier)" in rising and "(12, 32, 60)" in rising
     flat = R.read_size(results(0.5, 0.5, 0.5, base=0.5))
     assert "**The curve never moves beyond noise.**" in flat and "not clearly" in flat
@@ -323,7 +323,7 @@ def test_read_epochs_follows_the_numbers():
     assert "cut at epoch 5 and kept epoch 3's weights" in text and "risen 29% above its best" in text
     assert "the two curves parted" in text and "inside the article's 2-3 epochs" in text and "same epoch" in text
     never = R.read_epochs({"plan": FULL, "epochs": {"epochs-val20": _epochs(10, None, last_val=0.7)}})
-    assert "ran all 10 epochs" in never and "later than the article's 2-3 epochs" in never and "8 steps of 8" in never
+    assert "never went 2 epochs without" in never and "ran all 10 epochs" in never and "later than the article's 2-3 epochs" in never and "8 steps of 8" in never
     early = R.read_epochs({"plan": FULL, "epochs": {"epochs-val20": _epochs(1, 3, last_val=0.71)}})
     assert "earlier than the article's" in early and "flattened rather than climbed" in early
     two = {"epochs-val20": _epochs(3, 5), "epochs-val10": _epochs(4, 6, val_rows=8)}
@@ -351,6 +351,10 @@ def test_read_lr_follows_the_numbers():
     runs["clean-96"] = _lr_run([0.8, 0.5, 0.4, 0.6])
     assert "overshot: validation loss bottomed out at step 9 and ended 50% higher" in R.read_lr(
         {"plan": FULL, "runs": runs})
+    runs["clean-96"] = _lr_run([2.1, 2.05], first_train=2.0)
+    assert "did not move" in R.read_lr({"plan": FULL, "runs": runs})
+    tie = {"lr-5e-05": _lr_run([0.5, 0.3]), "clean-96": _lr_run([0.5, 0.301])}
+    assert "**No rate stands out:**" in R.read_lr({"plan": FULL, "runs": tie})
     runs = {"lr-5e-05": _lr_run([0.5, 0.3]), "clean-96": _lr_run([0.9, 0.8], first_train=1.0)}
     article_best = R.read_lr({"plan": FULL, "runs": runs})
     assert "**5e-5 did best**, the article's LoRA baseline" in article_best and "no higher than" in article_best

@@ -22,6 +22,8 @@ FORMAT_GAP = 0.05
 #: learning rate: ending this much above its own best = overshot; a best this little below the first
 #: training loss = moved little
 OVERSHOOT, MOVED_LITTLE = 1.10, 0.25
+#: learning rate: every rate's best validation loss within this factor of the others = no winner
+TIE = 1.01
 #: batch: a speed ratio beyond 10%, a roughness ratio beyond 1.5x, a loss ratio beyond 5% counts
 SPEED_GAP, ROUGH_GAP, LOSS_GAP = 1.10, 1.5, 0.05
 
@@ -90,8 +92,8 @@ def read_lima(results: dict) -> str:
             out.append(f"Unexpectedly, the clean arm has more replies that are not one bare JSON object ({kc} of "
                        f"{total}, against {kn} for the noisy arm).")
         else:
-            out.append(f"Both arms answer in bare JSON about equally often ({kc} and {kn} of {total} replies are not "
-                       "bare JSON), so the planted format damage did not show in the replies after this much training.")
+            out.append(f"The two arms are about even on format ({kc} and {kn} of {total} replies are not one bare JSON "
+                       "object), so the planted format damage did not show in the replies after this much training.")
     audit = results.get("lint")
     if audit:
         labels = audit["noise"].labels
@@ -114,7 +116,7 @@ def _tier(rows: int) -> str:
         if lo <= rows <= hi:
             return f"inside the article's {name} tier"
     below = next(((name, lo) for name, lo, _ in TIERS if rows < lo), None)
-    return f"below the article's {below[0]} tier ({below[1]:,}+)" if below else "above every tier"
+    return f"below the article's {below[0]} tier, which starts at {below[1]:,}" if below else "above every tier"
 
 
 def read_size(results: dict) -> str:
@@ -142,8 +144,9 @@ def read_size(results: dict) -> str:
         df, ds = s["partial_credit"] - base["partial_credit"], s["schema_valid"] - base["schema_valid"]
         answer = ("yes: fine-tuning clearly helps" if size_verdict(s, base) == "held" else
                   "not clearly: it does not beat the best prompt by 10 points on both")
-        out.append(f"Does {rows[small]} rows answer the proof-of-concept question? Against the best prompt it gains "
-                   f"{100 * df:+.0f} points of fields right and {100 * ds:+.0f} of schema validity: {answer}.")
+        out.append(f"The proof-of-concept question (does fine-tuning help at all?) at {rows[small]} rows: against the "
+                   f"best prompt it gains {100 * df:+.0f} points of fields right and {100 * ds:+.0f} of schema validity: "
+                   f"{answer}.")
     steps = ", ".join(str(runs[a].summary["steps"]) for a in arms)
     out.append(f"Equal epochs means a bigger set also trains for more steps ({steps}), so this curve mixes more "
                "data with more training, which is how the question comes up in practice.")
@@ -172,7 +175,7 @@ def read_epochs(results: dict) -> str:
                      "curves parted, the pattern of the quiz above. " if rise > 0.02 and falling else
                      f"Validation loss had flattened rather than climbed ({e['last_val_loss']:.3f}); {train}. ")
         else:
-            text += (f"It never went {plan.patience} epochs without a new best, so training ran all {plan.max_epochs} "
+            text += (f"It never went {plan.patience} epoch{'s' * (plan.patience != 1)} without a new best, so training ran all {plan.max_epochs} "
                      f"epochs: within this budget the model did not overfit these rows ({train}). ")
         trainer = e.get("trainer_stopped_at")
         if e["stop_epoch"] is not None and trainer is not None:
@@ -209,6 +212,8 @@ def lr_shape(run) -> str:
         step = run.eval_loss[losses.index(low)][0]
         return f"overshot: validation loss bottomed out at step {step} and ended {100 * (losses[-1] / low - 1):.0f}% higher"
     start = run.train_loss[0][1] if run.train_loss else None
+    if start and best >= start:
+        return "did not move: its best validation loss is no lower than its first training loss"
     if start and 1 - best / start < MOVED_LITTLE:
         return f"moved little: its best validation loss is only {100 * (1 - best / start):.0f}% below its first training loss"
     return "learned steadily and ended at its best"
@@ -230,6 +235,11 @@ def read_lr(results: dict) -> str:
     article = SEED_LEARNING_RATES["lora"]
     steps = runs[arms[winner]].summary["steps"]
     out = ["\n".join(lines)]
+    finite = [v for v in best.values() if _finite(v)]
+    if len(finite) == len(best) and max(finite) <= TIE * min(finite):
+        out.append(f"**No rate stands out:** every rate ends within {100 * (TIE - 1):.0f}% of the others' validation "
+                   f"loss; {steps} step{'s' * (steps != 1)} is too short a run to tell them apart.")
+        return "\n\n".join(out)
     if article in best and winner != article:
         ratio = best[article] / best[winner]
         out.append(f"**{_lr(winner)} did best.** The article's LoRA baseline, {_lr(article)}, ended at {ratio:.1f}x the "
@@ -240,7 +250,7 @@ def read_lr(results: dict) -> str:
     if winner > article:
         out.append(f"Why a small model on a short run wants a higher rate: each update moves the weights by about the "
                    f"rate times the gradient, so what a run can change grows with rate x steps. This sweep has {steps} "
-                   f"steps: at {_lr(article)} that is {article * steps:.1e}; the QLoRA paper's 7B run took 1,875 steps at "
+                   f"step{'s' * (steps != 1)}: at {_lr(article)} that is {article * steps:.1e}; the QLoRA paper's 7B run took 1,875 steps at "
                    f"2e-4, {2e-4 * 1875:.3f}, {2e-4 * 1875 / (article * steps):,.0f} times more. The article's baselines "
                    "are for 7-8B models over thousands of steps, where many small steps add up and big ones would "
                    "wreck what the model knows; a few dozen steps on a 135M model need bigger ones, up to the rate "
