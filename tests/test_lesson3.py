@@ -304,7 +304,7 @@ def test_read_size_follows_the_numbers():
         return {"plan": FULL, "runs": runs, "evals": evals}
 
     rising = R.read_size(results(0.3, 0.6, 0.9))
-    assert "**The curve rises at every step.**" in rising and "yes: fine-tuning clearly helps" in rising
+    assert "**The curve rises at every step.**" in rising and "the answer is yes, fine-tuning clearly helps" in rising
     assert "96 rows (below the article's proof of concept tier, which starts at 200)" in rising
     assert "256 rows (inside the article's proof of concept tier)" in rising and "(12, 32, 60)" in rising
     flat = R.read_size(results(0.5, 0.5, 0.5, base=0.5))

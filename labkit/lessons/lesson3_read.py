@@ -142,11 +142,11 @@ def read_size(results: dict) -> str:
         base = evals[best_base(evals)]
         s = evals[small]
         df, ds = s["partial_credit"] - base["partial_credit"], s["schema_valid"] - base["schema_valid"]
-        answer = ("yes: fine-tuning clearly helps" if size_verdict(s, base) == "held" else
-                  "not clearly: it does not beat the best prompt by 10 points on both")
+        answer = ("yes, fine-tuning clearly helps" if size_verdict(s, base) == "held" else
+                  "not clearly, since it does not beat the best prompt by 10 points on both")
         out.append(f"The proof-of-concept question (does fine-tuning help at all?) at {rows[small]} rows: against the "
-                   f"best prompt it gains {100 * df:+.0f} points of fields right and {100 * ds:+.0f} of schema validity: "
-                   f"{answer}.")
+                   f"best prompt it gains {100 * df:+.0f} points of fields right and {100 * ds:+.0f} of schema validity, so the "
+                   f"answer is {answer}.")
     steps = ", ".join(str(runs[a].summary["steps"]) for a in arms)
     out.append(f"Equal epochs means a bigger set also trains for more steps ({steps}), so this curve mixes more "
                "data with more training, which is how the question comes up in practice.")
