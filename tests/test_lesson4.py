@@ -7,6 +7,7 @@ import pytest
 from labkit.data.general import probe
 from labkit.evaluate.forgetting import ALARM, ALARM_NOISY, ForgettingReport, alarm, paired_from_ids
 from labkit.lessons import lesson4 as L
+from labkit.lessons import lesson4_read as R
 
 IDS = [item["id"] for item in probe()]
 
@@ -176,9 +177,9 @@ def test_tables_render_every_arm():
     reports = {"full": _report(IDS[20:107]), "r16": _report(IDS[2:107])}
     for r in reports.values():
         r.checks_before = r.checks_after = [{"prompt": "What's 15 x 23?", "reply": "345", "passed": True, "expect": ""}]
-    rows = L.results_table(reports)
+    rows = R.results_table(reports)
     assert [r["arm"] for r in rows] == ["base model", "full FT", "LoRA r16"]
     assert rows[1]["lost / gained"] == "20 / 0" and rows[1]["alarm"] == ALARM
-    assert "ALARM" in L.table_html(reports) and "15 x 23" in L.checks_html(reports)
-    fig = L.plot_learn_vs_forget(reports)
+    assert "ALARM" in R.table_html(reports) and "15 x 23" in R.checks_html(reports)
+    fig = R.plot_learn_vs_forget(reports)
     assert len(fig.axes[0].lines) >= 2
