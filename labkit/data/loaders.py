@@ -13,13 +13,14 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Iterator
 
 from labkit.data.chat import DataError, read_chat_jsonl
 
 DOC_SUFFIXES = (".txt", ".md")
 
 
-def _text(path: Path) -> str:
+def read_text(path: Path, empty: str = "the file is empty") -> str:
     """The file as text, or a DataError naming the line of the first byte that is not UTF-8."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -30,8 +31,41 @@ def _text(path: Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); re-save the file as UTF-8") from None
     if not text.strip():
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(f"{path}: {empty}")
     return text
+
+
+def table_records(path: Path, text: str, delimiter: str = ",") -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """A CSV/TSV text's header row, and its records read lazily as ``(line, cells)``.
+
+    Quoted cells may span lines: ``line`` is where the record starts, which is what an error should
+    name. Blank lines are skipped; a record with the wrong number of cells is a DataError.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except csv.Error as exc:
+        kind = "TSV" if delimiter == "\t" else "CSV"
+        raise DataError(f"{path}:1: the header row is not valid {kind} ({exc})") from None
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise DataError(f"{path}:{start}: not valid CSV ({exc}); check the quotes on this row") from None
+            lineno, start = start, reader.line_num + 1
+            if not record or not any(cell.strip() for cell in record):
+                continue
+            if len(record) != len(header):
+                raise DataError(f"{path}:{lineno}: expected {len(header)} fields ({', '.join(header)}), "
+                                f"found {len(record)}")
+            yield lineno, record
+
+    return header, records()
 
 
 def _check_json_answer(content: str, where: str) -> None:
@@ -50,7 +84,7 @@ def read_chat(path: str | Path, json_answers: bool = False) -> list[dict]:
     of every row must be a JSON object.
     """
     path = Path(path)
-    text = _text(path)
+    text = read_text(path)
     rows = read_chat_jsonl(path)
     lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     seen: dict[object, int] = {}
@@ -80,32 +114,15 @@ def read_qa_csv(
     Quoted cells may span lines; errors name the line where the record starts.
     """
     path = Path(path)
-    reader = csv.reader(io.StringIO(_text(path), newline=""), strict=True)
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise DataError(f"{path}:1: the header row is not valid CSV ({exc})") from None
-    header = [h.strip() for h in header]
+    header, records = table_records(path, read_text(path))
     for wanted, what in ((question, "question"), (answer, "answer")):
         if wanted not in header:
             raise DataError(f"{path}:1: no {what} column {wanted!r}; the columns are: {', '.join(header) or 'none'}")
     col = {name: i for i, name in enumerate(header)}
     rows: list[dict] = []
     seen: dict[str, int] = {}
-    start = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise DataError(f"{path}:{start}: not valid CSV ({exc}); check the quotes on this row") from None
-        lineno, start = start, reader.line_num + 1
+    for lineno, record in records:
         where = f"{path}:{lineno}"
-        if not record or not any(cell.strip() for cell in record):
-            continue  # a blank line
-        if len(record) != len(header):
-            raise DataError(f"{where}: expected {len(header)} fields ({', '.join(header)}), found {len(record)}")
         q, a = record[col[question]].strip(), record[col[answer]].strip()
         for value, name in ((q, question), (a, answer)):
             if not value:
@@ -143,7 +160,7 @@ def read_docs_folder(path: str | Path, suffixes: tuple[str, ...] = DOC_SUFFIXES)
     docs = []
     for file in files:
         try:
-            text = _text(file)
+            text = read_text(file)
         except DataError as exc:
             if str(exc).endswith("the file is empty"):
                 raise DataError(f"{file}:1: the document is empty") from None

@@ -35,14 +35,13 @@ retrieval corpus: :func:`labkit.data.loaders.read_docs_folder`).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from labkit.data.chat import DataError, validate_messages
+from labkit.data.loaders import read_text, table_records
 
 SHAPES = {
     "messages": "chat messages",
@@ -333,21 +332,9 @@ def _read_path(path: Path, split: str | None, opts: dict) -> Loaded:
     return Loaded(rows, shape, str(path))
 
 
-def _decoded(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); re-save the file as UTF-8") from None
-    if not text.strip():
-        raise DataError(f"{path}: the dataset is empty")
-    return text
-
-
 def _read_json(path: Path, split: str | None) -> tuple[list[tuple[str, Any]], str | None]:
     """JSON Lines, or one JSON document: an array of rows, one row, or {split: [rows]}."""
-    text = _decoded(path)
+    text = read_text(path, empty="the dataset is empty")
     starts_array = text.lstrip().startswith("[")
     if not starts_array:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
@@ -377,26 +364,8 @@ def _read_json(path: Path, split: str | None) -> tuple[list[tuple[str, Any]], st
 
 def _read_table(path: Path, delimiter: str) -> list[tuple[str, dict]]:
     """CSV/TSV with a header row, as (``file:line``, {column: cell}); quoted cells may span lines."""
-    reader = csv.reader(io.StringIO(_decoded(path), newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except csv.Error as exc:
-        raise DataError(f"{path}:1: the header row is not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})") from None
-    items = []
-    start = reader.line_num + 1
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise DataError(f"{path}:{start}: not valid CSV ({exc}); check the quotes on this row") from None
-        lineno, start = start, reader.line_num + 1
-        if not record or not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(header):
-            raise DataError(f"{path}:{lineno}: expected {len(header)} fields ({', '.join(header)}), found {len(record)}")
-        items.append((f"{path}:{lineno}", dict(zip(header, record))))
+    header, records = table_records(path, read_text(path, empty="the dataset is empty"), delimiter)
+    items = [(f"{path}:{lineno}", dict(zip(header, record))) for lineno, record in records]
     if not items:
         raise DataError(f"{path}: a header ({', '.join(header)}) but no rows")
     return items
