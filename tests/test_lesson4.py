@@ -41,7 +41,7 @@ def test_reused_arms_match_lesson_2_exactly():
         # the curve arm has lesson 2's config under its own name (it trains with the probe attached)
         assert L.arm_config("full", plan4).replace(run_name="lesson2-full") == lesson2.arm_config("full", plan2)
         assert L.data(plan4) == lesson2.data(plan2)
-    assert L.arm_config("r16", L.Plan.for_profile("full", lora_curve=True)).run_name == "lesson4-r16"
+    assert L.arm_config("r16", L.Plan.for_profile("full", go_further=True)).run_name == "lesson4-r16"
 
 
 @pytest.mark.parametrize("fraction", [0.10, 0.15, 0.20])
@@ -183,3 +183,10 @@ def test_tables_render_every_arm():
     assert "ALARM" in R.table_html(reports) and "15 x 23" in R.checks_html(reports)
     fig = R.plot_learn_vs_forget(reports)
     assert len(fig.axes[0].lines) >= 2
+
+
+def test_the_default_plan_leaves_full_mix_to_go_further():
+    assert L.Plan.for_profile("full").trained == ("full", "r16", "r16-mix")
+    assert L.Plan.for_profile("full").defences == ("r16", "r16-mix")
+    further = L.Plan.for_profile("full", go_further=True)
+    assert set(further.trained) == set(L.TRAINED) and further.lora_curve

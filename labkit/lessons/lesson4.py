@@ -7,8 +7,12 @@ steps with the same seed; the arms differ in one thing each:
   evaluation while it trains (the forgetting-over-time curve);
 * ``full-less`` the same run stopped early: its checkpoint at ``plan.less_step`` ("train less");
 * ``r16``       LoRA r16 (lesson 2's arm, reused from its cache);
-* ``full-mix``  full fine-tuning with ~15% general rows blended in (``labkit.data.general.blend``);
-* ``r16-mix``   LoRA r16 with the same blend (the seed's decision-point recipe).
+* ``r16-mix``   LoRA r16 with ~15% general rows blended in (``labkit.data.general.blend``; the seed's
+  decision-point recipe);
+* ``full-mix``  full fine-tuning with the same blend: "go further" (``Plan(go_further=True)``), because
+  a third 60-step arm takes the cold run past the 15-minute budget, and the LoRA pair already shows
+  what the mix does here (measured with both: 0 of 4 general prompts answered like a formulary with
+  the mix, 4 of 4 without, for full fine-tuning and for LoRA alike).
 
 For each arm :func:`labkit.evaluate.forgetting.forgetting_report` measures the domain score (what
 was learned) and the general probe with its paired interval (what was kept), before and after,
@@ -35,6 +39,8 @@ NOTEBOOK = "04_catastrophic_forgetting.ipynb"
 #: the arms in table order; ``full-less`` is a checkpoint of ``full``, not a run of its own
 ARMS = ("full", "full-less", "r16", "full-mix", "r16-mix")
 TRAINED = ("full", "r16", "full-mix", "r16-mix")
+#: what a default plan trains; ``go_further`` adds full-mix (and LoRA's probe curve)
+DEFAULT_TRAINED = ("full", "r16", "r16-mix")
 LABELS = {"base": "base model", "full": "full FT", "full-less": "full FT, stopped early",
           "r16": "LoRA r16", "full-mix": "full FT + 15% general", "r16-mix": "LoRA r16 + 15% general"}
 
@@ -57,20 +63,34 @@ class Plan:
     mix_fraction: float = 0.15
     batch_size: int = 8
     seed: int = 0
-    lora_curve: bool = False  # go further: retrain LoRA r16 with the probe curve (one more arm)
+    go_further: bool = False  # also full FT + mix, and LoRA r16 retrained with the probe curve
 
     @classmethod
-    def for_profile(cls, profile: str | None = None, lora_curve: bool = False) -> "Plan":
+    def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
             # lesson 2's smoke sizes, so CI shares the reused arms' runs with lesson 2
             return cls("smoke", train_rows=48, val_rows=12, test_rows=18, probe_items=30, epochs=1, max_steps=6,
-                       less_step=2, lora_curve=lora_curve)
+                       less_step=2, go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         # lesson 2's full sizes: 480 rows, one epoch = 60 steps of 8, 90 test questions
         return cls("full", train_rows=480, val_rows=48, test_rows=90, probe_items=None, epochs=1, max_steps=None,
-                   less_step=24, lora_curve=lora_curve)
+                   less_step=24, go_further=go_further)
+
+    @property
+    def lora_curve(self) -> bool:
+        return self.go_further
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The arms this plan trains, in order."""
+        return TRAINED if self.go_further else DEFAULT_TRAINED
+
+    @property
+    def defences(self) -> tuple[str, ...]:
+        """The arms of the notebook's defences section (everything trained but full)."""
+        return tuple(arm for arm in self.trained if arm != "full")
 
     @property
     def steps(self) -> int:
@@ -85,7 +105,8 @@ class Plan:
         probe = "all 180" if self.probe_items is None else str(self.probe_items)
         return (f"{self.profile} profile: {self.train_rows} formulary rows, {self.steps} steps of {self.batch_size} "
                 f"per arm, {100 * self.mix_fraction:.0f}% general rows in the mix arms, {self.test_rows} test "
-                f"questions, {probe} probe items; 'train less' = the full arm at step {self.less_step}")
+                f"questions, {probe} probe items; 'train less' = the full arm at step {self.less_step}; "
+                f"arms trained: {', '.join(self.trained)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +221,7 @@ def run(plan: Plan, board=None, log=print) -> dict:
     a report but no run of its own (it is a checkpoint of ``full``).
     """
     runs, reports = {}, {}
-    for arm in TRAINED:
+    for arm in plan.trained:
         runs[arm] = train_arm(arm, plan, board)
         reports[arm] = evaluate_arm(runs[arm], plan, log=log)
         if arm == "full":
