@@ -13,6 +13,7 @@ One idea per module:
   :class:`HybridRetriever` (reciprocal-rank fusion), and document-level hit@k / MRR;
 * :mod:`~labkit.rag.answer` - RAG prompts with labelled passages, batched answers, oracle contexts;
 * :mod:`~labkit.rag.stale` - the formulary with a few dosing facts revised;
+* :mod:`~labkit.rag.raft` - RAFT training rows: the oracle among distractors, quote-then-answer targets;
 * :mod:`~labkit.rag.facts` - the facts of a reply read leniently, JSON or prose ("facts right").
 
 Usage::
@@ -38,11 +39,12 @@ from labkit.rag.facts import fact_scores, read_facts
 from labkit.rag.retrieve import (
     BM25Retriever, DenseRetriever, Hit, HybridRetriever, Retriever, question_of, retrieval_scores,
 )
+from labkit.rag.raft import RaftConfig, build_raft, length_report, quote_check
 from labkit.rag.stale import FactChange, StaleCopy, stale_copy
 
 __all__ = [
     "BM25Retriever", "DenseRetriever", "FactChange", "Hit", "HybridRetriever", "RAG_INSTRUCTION", "RagAnswers",
     "Retriever", "StaleCopy", "answer", "chunk_documents", "chunk_spans", "evaluate_rag", "fact_scores", "format_passages",
     "formulary_passages", "oracle_contexts", "question_of", "rag_messages", "read_facts", "rebuild", "retrieval_scores",
-    "retrieved_contexts", "stale_copy", "states_answer",
+    "retrieved_contexts", "stale_copy", "states_answer", "RaftConfig", "build_raft", "length_report", "quote_check",
 ]
