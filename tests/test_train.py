@@ -289,3 +289,28 @@ def test_merging_a_qlora_adapter_warns_and_counts_changed_answers(isolated_runs,
                         max_new_tokens=8)
     check = json.loads((out / "merge_check.json").read_text())
     assert check["prompts"] == 2 and 0 <= check["changed"] <= 2 and check == run.merge_check
+
+
+def test_validation_takes_the_answer_only_path_with_the_same_loss(tmp_path):
+    """trainer.evaluate() on a CPU uses the cheap loss (no full-vocabulary logits) and reports the
+    same eval_loss as TRL's own evaluation path."""
+    from trl import SFTTrainer
+
+    from labkit.sft import train as T
+    from labkit.sft.tokenize import tokenize_rows
+
+    config = TrainConfig(run_name="eval-path", method="lora", max_steps=1, **FAST)
+    model, tokenizer = T.build_model(config)
+    train_tok, _ = tokenize_rows(pattern_rows(8), tokenizer, 64)
+    eval_tok, _ = tokenize_rows(pattern_rows(6, seed=1), tokenizer, 64)
+    trainer = T._make_trainer(config, model, tokenizer, train_tok, eval_tok, tmp_path)
+    calls = []
+    real = T.answer_only_loss
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(T, "answer_only_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+        ours = trainer.evaluate()["eval_loss"]
+    assert calls, "the validation pass did not take the answer-only path"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(T._LabTrainer, "compute_loss", SFTTrainer.compute_loss)
+        reference = trainer.evaluate()["eval_loss"]
+    assert ours == pytest.approx(reference, rel=1e-5)
