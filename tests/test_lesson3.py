@@ -157,6 +157,12 @@ def test_epoch_split_and_size_verdicts():
     assert L.split_verdict({**stop, "b": {"best_epoch": 9, "stop_epoch": None}}).startswith("did not hold")
     assert L.size_verdict(_ev(0.4, schema=0.9), _ev(0.2, schema=0.5)) == "held"
     assert L.size_verdict(_ev(0.25, schema=0.9), _ev(0.2, schema=0.5)) == "did not hold"
+    from labkit.lessons.lesson3_claims import tier_verdict
+    base = _ev(0.11, schema=0.47)
+    assert tier_verdict([(256, _ev(0.14, schema=0.56)), (480, _ev(0.22, schema=0.92))], base) == \
+        "partly: 480 rows beat the best prompt by 10+ points on both, 256 did not"
+    assert tier_verdict([(256, _ev(0.25, schema=0.9)), (480, _ev(0.3, schema=0.9))], base) == "held"
+    assert tier_verdict([(256, _ev(0.12, schema=0.5))], base) == "did not hold"
 
 
 def test_learning_rate_verdict():

@@ -194,6 +194,19 @@ def size_verdict(small: dict, baseline: dict) -> str:
                       and small["schema_valid"] - baseline["schema_valid"] >= 0.10) else "did not hold"
 
 
+def tier_verdict(points: list[tuple[int, dict]], baseline: dict) -> str:
+    """The first tier's claim over every data size inside it: held when each size in 200-500 rows clears
+    :func:`size_verdict`, partly when only some do (saying which), did not hold when none does."""
+    cleared = [rows for rows, ev in points if size_verdict(ev, baseline) == "held"]
+    if points and len(cleared) == len(points):
+        return "held"
+    if cleared:
+        missed = [rows for rows, _ in points if rows not in cleared]
+        return (f"partly: {', '.join(map(str, cleared))} rows beat the best prompt by 10+ points on both, "
+                f"{', '.join(map(str, missed))} did not")
+    return "did not hold"
+
+
 def _lr_arms(plan) -> dict[float, str]:
     return dict(zip(plan.learning_rates, plan.lr_arms()))
 
@@ -209,9 +222,15 @@ def _best_losses(plan, runs) -> dict[float, float]:
 
 
 def _size_point(plan, runs, evals) -> str | None:
-    """The data-size arm inside the article's first tier (200-500 rows), else the largest."""
+    """The first data-size arm inside the article's first tier (200-500 rows), else the largest."""
+    tier = _tier_points(plan, runs, evals)
     sizes = [a for a in plan.size_arms() if a in evals and a in runs]
-    return next((a for a in sizes if 200 <= runs[a].summary["train_rows"] <= 500), sizes[-1] if sizes else None)
+    return tier[0] if tier else (sizes[-1] if sizes else None)
+
+
+def _tier_points(plan, runs, evals) -> list[str]:
+    """The data-size arms inside the article's first tier (200-500 rows)."""
+    return [a for a in plan.size_arms() if a in evals and a in runs and 200 <= runs[a].summary["train_rows"] <= 500]
 
 
 def claims(results: dict) -> list[Claim]:
@@ -244,7 +263,8 @@ def claims(results: dict) -> list[Claim]:
             f"{_pct(base['schema_valid'])}; " + ", ".join(
                 f"{runs[a].summary['train_rows']} rows {_pct(evals[a]['partial_credit'])} / {_pct(evals[a]['schema_valid'])}"
                 for a in sizes),
-            size_verdict(evals[small], base)))
+            tier_verdict([(runs[a].summary["train_rows"], evals[a]) for a in _tier_points(plan, runs, evals)]
+                         or [(runs[small].summary["train_rows"], evals[small])], base)))
     epochs = results.get("epochs", {})
     if epochs:
         first = epochs[plan.epoch_arms()[0]]

@@ -13,7 +13,7 @@ import math
 
 from labkit.config import SEED_LEARNING_RATES
 from labkit.lessons.lesson3_claims import (
-    NO_SIGNAL, TIERS, _best_losses, _finite, _lr, _lr_arms, _pct, _size_point, best_base, claims, lima_verdict, size_verdict)
+    NO_SIGNAL, TIERS, _best_losses, _finite, _lr, _lr_arms, _pct, _size_point, _tier_points, best_base, claims, lima_verdict, size_verdict)
 
 #: a paired gap counts as real when its 95% interval (this many standard errors) excludes zero
 Z95 = 1.96
@@ -131,22 +131,27 @@ def read_size(results: dict) -> str:
         for a in arms) + "."]
     gaps = [(a, b, paired_gap(evals[b], evals[a])) for a, b in zip(arms, arms[1:])]
     if gaps:
-        ups = [g for *_, g in gaps if g and g[0] > g[1]]
-        downs = [g for *_, g in gaps if g and -g[0] > g[1]]
-        shape = ("rises at every step" if len(ups) == len(gaps) else "never moves beyond noise" if not ups and not downs
-                 else "falls somewhere along the way" if downs else "rises, but not at every step")
+        judged = [g for *_, g in gaps if g]
+        ups = [g for g in judged if g[0] > g[1]]
+        downs = [g for g in judged if -g[0] > g[1]]
+        # a gap without per-question scores (e.g. a reused evaluation) cannot be called noise or signal
+        where = "" if len(judged) == len(gaps) else " where it can be judged"
+        shape = ("cannot be judged step by step" if not judged else
+                 f"rises at every step{where}" if len(ups) == len(judged) else
+                 f"never moves beyond noise{where}" if not ups and not downs else
+                 "falls somewhere along the way" if downs else "rises, but not at every step")
         out.append(f"**The curve {shape}.** " + "; ".join(f"from {rows[a]} to {rows[b]} rows: {gap_words(g)}"
                                                           for a, b, g in gaps) + ".")
-    small = _size_point(plan, runs, evals)
     if any(k.startswith("base-") for k in evals):
         base = evals[best_base(evals)]
-        s = evals[small]
-        df, ds = s["partial_credit"] - base["partial_credit"], s["schema_valid"] - base["schema_valid"]
-        answer = ("yes, fine-tuning clearly helps" if size_verdict(s, base) == "held" else
-                  "not clearly, since it does not beat the best prompt by 10 points on both")
-        out.append(f"The proof-of-concept question (does fine-tuning help at all?) at {rows[small]} rows: against the "
-                   f"best prompt it gains {100 * df:+.0f} points of fields right and {100 * ds:+.0f} of schema validity, so the "
-                   f"answer is {answer}.")
+        for small in _tier_points(plan, runs, evals) or [_size_point(plan, runs, evals)]:
+            s = evals[small]
+            df, ds = s["partial_credit"] - base["partial_credit"], s["schema_valid"] - base["schema_valid"]
+            answer = ("yes, fine-tuning clearly helps" if size_verdict(s, base) == "held" else
+                      "not clearly, since it does not beat the best prompt by 10 points on both")
+            out.append(f"The proof-of-concept question (does fine-tuning help at all?) at {rows[small]} rows: against "
+                       f"the best prompt it gains {100 * df:+.0f} points of fields right and {100 * ds:+.0f} of schema "
+                       f"validity, so the answer is {answer}.")
     steps = ", ".join(str(runs[a].summary["steps"]) for a in arms)
     out.append(f"Equal epochs means a bigger set also trains for more steps ({steps}), so this curve mixes more "
                "data with more training, which is how the question comes up in practice.")
