@@ -84,7 +84,7 @@ def test_reply_stats_sort_replies_into_behaviours():
 
 
 def _ev(acc, right=0.0, invented=0.5, abstained=0.0, quoted=0.0, verbatim=None, fields=None):
-    return {"accuracy": acc, "partial_credit": fields if fields is not None else acc, "answer_json": 1.0,
+    return {"accuracy": acc, "partial_credit": fields if fields is not None else acc, "answer_json": 1.0, "facts_right": acc,
             "seconds_per_answer": 1.0, "quote": {"quoted": quoted, "verbatim_of_quoted": verbatim},
             "behaviour": {"right": right, "invented": invented, "abstained": abstained, "no_answer": 0.0}}
 

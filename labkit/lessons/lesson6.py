@@ -116,7 +116,7 @@ class Plan:
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         # sized from the smoke timings in the module docstring: ~15 minutes cold with lesson 2 cached
-        return cls("full", raft_rows=128, val_rows=24, test_rows=36, max_steps=32, go_further=go_further)
+        return cls("full", raft_rows=96, val_rows=16, test_rows=30, max_steps=24, go_further=go_further)
 
     @property
     def lesson2(self) -> Lesson2Arm:
@@ -192,7 +192,7 @@ def raft_train_config(p: float, plan: Plan) -> TrainConfig:
     """LoRA r16 at lesson 2's rate; only the data (its P) differs between RAFT arms."""
     return TrainConfig(run_name=f"lesson6-{raft_arm(p)}", method="lora", rank=16, learning_rate=LORA_LR, epochs=1,
                        max_steps=plan.max_steps, batch_size=plan.batch_size, seed=plan.seed,
-                       early_stopping_patience=None, eval_every=max(2, plan.max_steps // 4), max_length=512)
+                       early_stopping_patience=None, eval_every=max(2, plan.max_steps // 3), max_length=512)
 
 
 def finetune_data(plan: Plan) -> tuple[list[dict], list[dict]]:
@@ -284,6 +284,7 @@ def evaluate(name: str, model, rows: list[dict], contexts=None, kind: str = "rag
     """One arm's answers, scored and cached (``model``: called only on a cache miss). Adds, from
     the replies: ``answer_json`` (the last line is a JSON object), the quote check, and the
     behaviour counts (right / abstained / invented / no answer)."""
+    from labkit import rag
     from labkit.evaluate.domain import evaluate_domain
     from labkit.rag.raft import quote_check
 
@@ -299,7 +300,9 @@ def evaluate(name: str, model, rows: list[dict], contexts=None, kind: str = "rag
     replies = [s["reply"] for s in result["scores"]]
     by_id = {r["id"]: i for i, r in enumerate(rows)}
     shown = [contexts[by_id[s["id"]]] if contexts is not None else [] for s in result["scores"]]
-    return {**result, **reply_stats(result["scores"]), "quote": quote_check(replies, shown)}
+    facts = rag.fact_scores(rows, result["scores"])
+    return {**result, **reply_stats(result["scores"]), "quote": quote_check(replies, shown),
+            "facts_right": facts["facts_right"]}
 
 
 def reply_stats(scores: list[dict]) -> dict:
@@ -357,7 +360,8 @@ def run(plan: Plan, board=None, log=print, lab: Lab | None = None) -> dict:
                f", abstained {m['behaviour']['abstained']:.0%}" if m else ""))
 
     evals["base-rag"] = evaluate("base-rag", lab.base, rows, contexts)
-    no_oracle["base-rag"] = evaluate("base-rag-no-oracle", lab.base, rows, missing)
+    if plan.go_further:  # the base model answers in prose with or without the oracle: 0% JSON-right either way
+        no_oracle["base-rag"] = evaluate("base-rag-no-oracle", lab.base, rows, missing)
     note("base-rag")
     train2, val2 = finetune_data(plan)
     from labkit.sft.train import train
@@ -402,7 +406,8 @@ def e9_table(results: dict) -> dict[str, dict]:
         m = results["no_oracle"].get(arm)
         q = e["quote"]
         table[ARM_LABELS.get(arm, arm)] = {
-            "accuracy": e["accuracy"], "fields right": e["partial_credit"], "answer JSON": e["answer_json"],
+            "accuracy": e["accuracy"], "facts right (any form)": e["facts_right"], "fields right": e["partial_credit"],
+            "answer JSON": e["answer_json"],
             "quotes": q["quoted"], "quotes verbatim": q["verbatim_of_quoted"],
             "no oracle: right": m["behaviour"]["right"] if m else None,
             "no oracle: invented": m["behaviour"]["invented"] if m else None,
@@ -463,13 +468,15 @@ def claims(results: dict) -> list[Claim]:
     raft, base, ftr = ev[main], ev["base-rag"], ev["ft-rag"]
     no_signal = raft["partial_credit"] < 0.10
     rows = []
-    gain = raft["accuracy"] - base["accuracy"]
-    # RAFT beats RAG alone: at least 10 points of accuracy with the same passages
+    gain = raft["facts_right"] - base["facts_right"]
+    # RAFT beats RAG alone: 10+ points more answers with every fact right, read leniently (JSON or
+    # prose: the base model answers in prose, so the strict JSON accuracy alone would flatter RAFT)
     rows.append(_claim(
         "RAFT beats RAG alone", "medical Q&A: 72% with RAG alone, 92% with RAFT (+20 points)",
         "HotpotQA: LLaMA2-7B + RAG 0.03%, RAFT 35.28%; Torch Hub 8.60% -> 84.95%",
-        f"accuracy with the same MiniLM top-{results['plan'].k}: base + RAG {_pct(base['accuracy'])}, "
-        f"{ARM_LABELS[main]} {_pct(raft['accuracy'])} ({100 * gain:+.0f} points)",
+        f"same MiniLM top-{results['plan'].k}; facts right (any form): base + RAG {_pct(base['facts_right'])}, "
+        f"{ARM_LABELS[main]} {_pct(raft['facts_right'])} ({100 * gain:+.0f} points); JSON accuracy "
+        f"{_pct(base['accuracy'])} vs {_pct(raft['accuracy'])}",
         NO_SIGNAL if no_signal else "held" if gain >= 0.10 else f"did not hold: {100 * gain:+.0f} points"))
     lead = raft["accuracy"] - ftr["accuracy"]
     # RAFT beats domain fine-tuning + RAG: ahead by at least 5 points

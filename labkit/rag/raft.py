@@ -152,7 +152,7 @@ def target(row: dict, oracle: list[Hit] | None, config: RaftConfig) -> tuple[str
         if not config.cot:
             return answer, None
         quote = quote_line(row, oracle[0])
-        return f"Passage [{oracle[0].passage_id}] says: {QUOTE_BEGIN}{quote}{QUOTE_END}\n{answer}", quote
+        return f"{QUOTE_BEGIN}{quote}{QUOTE_END}\n{answer}", quote
     if config.no_oracle_target == "abstain":
         abstain = json.dumps(ABSTAIN_ANSWER)
         return (f"{NO_ORACLE_REASON}.\n{abstain}" if config.cot else abstain), None
