@@ -115,21 +115,79 @@ def test_critic_keeps_the_top_share_by_digit_probabilities():
     res = S.critic(pairs, ScriptedTeacher(score=score), keep=0.75)
     assert sorted(p["id"] for p in res.dropped) == ["b", "e"]
     assert res.kept[0]["critic"] == pytest.approx(4.5) and res.dropped[0]["critic"] == pytest.approx(1.4)
-    assert res.settings["cut_score"] == pytest.approx(4.5)
+    assert res.settings["cut_scores"] == {"interaction": pytest.approx(4.5)}
     with pytest.raises(ValueError, match="keep=0"):
         S.critic(pairs, ScriptedTeacher(score=score), keep=0)
 
 
-def test_self_check_drops_what_the_teacher_says_no_to():
+def test_critic_ranks_within_each_category():
+    """A critic that scores every interaction pair above every dosing pair (as SmolLM2-135M did)
+    must not empty a category: each category keeps its own top 75%."""
+    dose = "Passage: x\nUsual adult dose: 20 mg once nightly."
+    scores = {"i1": 4.6, "i2": 4.4, "i3": 4.5, "i4": 4.2, "d1": 1.9, "d2": 1.5, "d3": 2.0, "d4": 1.8}
+    pairs = [_pair(i, f"ANSWER-{i}") if i[0] == "i" else
+             _pair(i, f"ANSWER-{i}", category="dosing", subjects=("KiboLipex",), passage=dose) for i in scores]
+
+    def score(conv, options):
+        pid = conv[-1]["content"].split("Answer: ANSWER-")[1].split()[0]
+        whole = int(scores[pid])  # the expected digit is scores[pid]: mass split between two digits
+        return {o: (whole + 1 - scores[pid]) if int(o) == whole else (scores[pid] - whole) if int(o) == whole + 1
+                else 0.0 for o in options}
+
+    res = S.critic(pairs, ScriptedTeacher(score=score), keep=0.75)
+    assert sorted(p["id"] for p in res.dropped) == ["d2", "i4"]  # the lowest of each category, 3 of 4 kept
+    assert res.settings["cut_scores"] == {"interaction": pytest.approx(4.4), "dosing": pytest.approx(1.8)}
+    assert "of its category" in res.dropped[0]["why"]
+    # a category of one keeps its pair; 0.5 of 3 rounds half up to 2
+    assert len(S.critic(pairs[:1], ScriptedTeacher(score=score), keep=0.5).kept) == 1
+    assert len(S.critic(pairs[4:7], ScriptedTeacher(score=score), keep=0.5).kept) == 2
+
+
+def _yes(table):
+    """A scripted self-checker: P(yes) by the answer's ``ANSWER-<id>`` marker."""
     def score(conv, options):
         assert options == ["yes", "no"]
-        said = conv[-1]["content"].split("Your answer:")[1]
-        return {"yes": 0.2, "no": 0.8} if '"moderate"' in said else {"yes": 0.9, "no": 0.1}
+        pid = conv[-1]["content"].split("Your answer: ANSWER-")[1].split()[0]
+        return {"yes": table[pid], "no": 1 - table[pid]}
+    return ScriptedTeacher(score=score)
 
-    wrong = '{"severity": "moderate", "mechanism": "enzyme inhibition", "action": "reduce dose"}'
-    res = S.self_check([_pair("a", GOOD), _pair("b", wrong), _pair("c", GOOD)], ScriptedTeacher(score=score))
-    assert [p["id"] for p in res.kept] == ["a", "c"] and res.dropped[0]["id"] == "b"
-    assert res.dropped[0]["why"] == "self-check said no (P(yes) = 0.20)"
+
+def test_self_check_drops_a_target_share_per_category_never_a_fixed_half():
+    # P(yes) all below 0.5, as a small model's are: a fixed 0.5 would drop every pair
+    table = {f"i{k}": v for k, v in enumerate([0.41, 0.38, 0.45, 0.44, 0.40, 0.43, 0.39])}
+    table |= {"d0": 0.30, "d1": 0.36, "d2": 0.33}
+    dose = "Usual adult dose: 20 mg once nightly."
+    pairs = [_pair(i, f"ANSWER-{i}") if i[0] == "i" else
+             _pair(i, f"ANSWER-{i}", category="dosing", subjects=("KiboLipex",), passage=dose) for i in table]
+    res = S.self_check(pairs, _yes(table))  # default: drop 15% of 10 = 1.5 -> 2 pairs
+    # places within their category: i1 1/7, i6 2/7, d0 1/3, i4 3/7 ... (d0's 0.30 is the lowest
+    # P(yes) of all, but dosing answers sit lower in general: a global cut would take dosing first)
+    assert [p["id"] for p in res.dropped] == ["i1", "i6"]
+    assert res.settings["drop"] == 0.15 and res.settings["cut_scores"] == {"interaction": 0.39}
+    assert res.dropped[0]["why"] == "self-check unsure (P(yes) = 0.38, among the 15% least sure, ranked within its category)"
+    res = S.self_check(pairs, _yes(table), drop=0.3)  # 3 pairs: then d0 (1/3) before i4 (3/7)
+    assert sorted(p["id"] for p in res.dropped) == ["d0", "i1", "i6"]
+    assert len(S.self_check(pairs, _yes(table), drop=0.0).kept) == len(pairs)
+    with pytest.raises(ValueError, match="drop=1"):
+        S.self_check(pairs, _yes(table), drop=1)
+
+
+def test_self_check_threshold_calibrated_on_a_separate_labelled_slice():
+    # the calibration slice: the checker's P(yes) on pairs whose truth is known
+    slice_scores = [0.62, 0.55, 0.58, 0.47, 0.44, 0.52, 0.40, 0.60]
+    slice_right = [True, True, True, False, False, True, False, False]
+    cal = S.calibrate_threshold(slice_scores, slice_right)
+    # t = 0.52 catches 3 of 4 wrong (0.47, 0.44, 0.40) and loses no right pair: J = 0.75, the best
+    assert cal == {"threshold": 0.52, "recall": 0.75, "right_lost": 0.0, "n": 8}
+    # then applied, unchanged, to other pairs
+    table = {"a": 0.70, "b": 0.51, "c": 0.53, "d": 0.20}
+    res = S.self_check([_pair(i, f"ANSWER-{i}") for i in table], _yes(table), threshold=cal["threshold"])
+    assert sorted(p["id"] for p in res.dropped) == ["b", "d"] and res.settings["threshold"] == 0.52
+    assert res.settings["drop"] is None and "calibrated threshold 0.520" in res.dropped[0]["why"]
+    # nothing to learn from a slice without wrong (or without right) pairs: drop nothing
+    assert S.calibrate_threshold([0.3, 0.9], [True, True])["threshold"] == 0.0
+    with pytest.raises(ValueError, match="same length"):
+        S.calibrate_threshold([0.3], [True, False])
 
 
 def test_dedup_drops_exact_and_near_repeats_only():
@@ -274,19 +332,43 @@ def test_pipeline_is_a_cached_run_with_a_card(isolated_runs):
     again = run_pipeline(cfg, teachers=_scripted_roles(), log=lambda *_: None)
     assert again.reused and again.path == run.path and roles["writer"].calls == calls
     other = run_pipeline(cfg.replace(critic_keep=0.5), teachers=_scripted_roles(), log=lambda *_: None)
-    assert other.path != run.path and other.stages[1]["kept"] == 6
+    # half of each category (7 interaction, 3 dosing, 2 profile), rounded half up: 4 + 2 + 1
+    assert other.path != run.path and other.stages[1]["kept"] == 7
 
 
 def test_config_validates_and_keeps_secrets_and_batch_out_of_the_hash():
     cfg = SynthConfig()
     assert cfg.replace(batch_size=4).fingerprint() == cfg.fingerprint()
     assert cfg.replace(answerer="run:lesson2-full-x").fingerprint() != cfg.fingerprint()
+    assert cfg.replace(self_check_threshold=0.4).fingerprint() != cfg.fingerprint()
     assert "key" not in json.dumps(cfg.to_dict()).lower()
     for bad, match in ((dict(critic_keep=1.5), "critic_keep"), (dict(via="grpc"), "via"),
-                       (dict(personas=("surgeon",)), "personas"), (dict(n_tasks=0), "n_tasks")):
+                       (dict(personas=("surgeon",)), "personas"), (dict(n_tasks=0), "n_tasks"),
+                       (dict(self_check_drop=1.0), "self_check_drop"), (dict(self_check_threshold=2), "threshold")):
         with pytest.raises(ValueError, match=match):
             SynthConfig(**bad)
     assert SynthConfig.from_dict(yaml_roundtrip(cfg)) == cfg
+
+
+def test_editing_a_prompt_or_a_persona_changes_the_run_folder(monkeypatch):
+    """The hash holds a fingerprint of every prompt the pipeline sends: an edited prompt must not
+    reuse a run written with the old one."""
+    from labkit.synth.pipeline import prompt_fingerprint
+
+    cfg = SynthConfig()
+    before, prompts = cfg.fingerprint(), prompt_fingerprint()
+    assert cfg.fingerprint() == before and len(prompts) == 12  # stable
+    monkeypatch.setattr(S, "CRITIC_PROMPT", S.CRITIC_PROMPT.replace("Rate this", "Score this"))
+    assert cfg.fingerprint() != before and prompt_fingerprint() != prompts
+    monkeypatch.undo()
+    assert cfg.fingerprint() == before
+    nurse = P.get("nurse")
+    edited = P.Persona(nurse.name, nurse.voice + " on nights", nurse.examples)
+    monkeypatch.setattr(P, "PERSONAS", tuple(edited if p.name == "nurse" else p for p in P.PERSONAS))
+    assert cfg.fingerprint() != before
+    monkeypatch.undo()
+    monkeypatch.setattr(S, "SHOTS", {**S.SHOTS, "dosing": (S.SHOTS["dosing"][0], '{"dose_mg": 20}')})
+    assert cfg.fingerprint() != before
 
 
 def yaml_roundtrip(cfg):
@@ -385,6 +467,12 @@ def test_answer_prompt_repeats_the_keys_and_drops_are_shown_with_their_truth():
     msgs = S.answer_messages(_pair("a", "", question="Q?"))
     assert msgs[-1]["content"].endswith('Reply with {"severity": ..., "mechanism": ..., "action": ...}.')
     assert msgs[1]["content"].endswith(S.key_skeleton("interaction"))
+    trained = S.answer_messages(_pair("a", "", question="Q?"), style="trained")  # a fine-tuned teacher's own format
+    assert trained == [{"role": "system", "content": formulary.SYSTEM_PROMPT},
+                       {"role": "user", "content": f"Passage:\n{PASSAGE}\n\nQuestion: Q?"}]
+    assert S.answer_messages(_pair("a", "", question="Q?"), grounded=False, style="trained")[-1]["content"] == "Q?"
+    with pytest.raises(ValueError, match="style='zero-shot'"):
+        S.answer_messages(_pair("a", ""), style="zero-shot")
     pairs = [{**_pair(i, GOOD), "dropped_at": stage, "why": f"why {i}"}
              for i, stage in (("a", "critic"), ("b", "critic"), ("c", None), ("d", "schema"))]
     truth = {"a": {"right": True, "why": "right"}, "b": {"right": False, "why": "wrong action"},
@@ -394,3 +482,40 @@ def test_answer_prompt_repeats_the_keys_and_drops_are_shown_with_their_truth():
     table = T.stage_markdown([{"stage": "critic", "in": 4, "kept": 3, "wrong_in": 2, "caught": 1, "right_dropped": 0,
                                "precision": 1.0, "recall": 0.5, "right_after": None}])
     assert table.splitlines()[-1] == "| critic | 4 | 3 | 2 | 1 | 0 | 100% | 50% | - |"
+
+
+# ---------------------------------------------------------------------------------------------
+# a served child never outlives its parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has already ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "exit"])
+def test_a_spawned_child_dies_with_its_parent(how):
+    """What ``transformers serve`` is started with: a parent killed (even by SIGKILL), terminated,
+    or exiting normally leaves no child running. A ``sleep`` stands in for the server."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time\nfrom labkit.synth.server import spawn\n"
+              "child = spawn(['sleep', '60'])\nprint(child.pid, flush=True)\n"
+              + ("time.sleep(60)\n" if how != "exit" else ""))
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    assert _alive(pid) or how == "exit"
+    if how != "exit":
+        parent.send_signal(getattr(signal, how))
+    parent.wait(20)
+    deadline = time.time() + 10
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), f"the child outlived its parent ({how})"

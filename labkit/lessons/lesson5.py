@@ -1,12 +1,49 @@
 """Lesson 5, synthetic data (E8): a teacher writes, filters judge, students learn from what survives.
 
-The teacher is the embedded SmolLM2-135M: it writes questions about the Northwind formulary in
-four personas' voices and answers them from a source passage in the formulary's JSON format. A
-critic, a JSON-Schema check, a self-check, an exact grounding check and de-duplication filter the
-pairs (:mod:`labkit.synth`). Because the formulary knows every right answer, each filter's
-precision and recall is measured, not guessed. Then students (LoRA r16, same steps and seed) learn
-from the raw pairs, from the filtered pairs and from as many gold rows, and are tested on the
-formulary's held-out questions beside the untouched base model.
+The teacher is **lesson 2's full fine-tune** of SmolLM2-135M (``runs/lesson2-full-<hash>``, rebuilt
+here with lesson 2's exact config and rows so its cached run is reused): the base SmolLM2 writes
+questions about the Northwind formulary in four personas' voices, the teacher answers each from a
+source passage, and a critic (the base SmolLM2), a JSON-Schema check, the teacher's self-check, an
+exact grounding check and de-duplication filter the pairs (:mod:`labkit.synth`). The **contrast**
+is the same pipeline on the very same questions with the untouched SmolLM2 answering. Because the
+formulary knows every right answer, each filter's precision and recall is measured, not guessed.
+Then students (LoRA r16, same steps and seed) learn from the teacher's raw pairs, from its
+filtered pairs and from as many gold rows, and are tested on held-out questions beside the base.
+
+Why the fine-tune is the teacher (measured on the 24 questions of a trial, the same questions for
+every answerer; ``/tmp`` trial scripts of the issue-14 session):
+
+* the base SmolLM2, shown one worked example, wrote 10 of 24 right pairs: 5/5 profile, 4/5 dosing,
+  but 1/14 interactions - 11 of its 14 interaction answers borrowed the example's mechanism
+  ("enzyme inhibition"), so its filtered set has almost no interaction pair;
+* the fine-tune, prompted in the chat format it was trained on with the passage above the
+  question (``answer_style="trained"``), also wrote 10 of 24 right pairs, but 4/14 interactions
+  (5/5 profile, 1/5 dosing: it answers doses from memory) and fewer wrong fields (45% against 55%);
+* the same fine-tune shown the few-shot prompt copied the example into 14/14 interaction answers
+  too (9 of 24 right): a fine-tuned teacher must be asked in its own format.
+
+So at 135M the fine-tune is not a better teacher overall, it is a *different* one: it knows the
+interaction rules that are 60% of the formulary, and the exact grounding check removes the doses it
+invents. It stands in for the article's GPT-4 / Claude / DeepSeek teacher only in that it knows the
+domain better than the student; a real teacher of that class would be right far more often.
+
+The filters, fixed in the same session (24 base-teacher pairs, old rules vs new, replayed on the
+same stored scores): a global critic cut dropped 6 pairs, all right (right share 42% -> 22%); per
+category it drops 5, 3 of them wrong (42% -> 42%). A self-check threshold of 0.5 dropped 13 of 17
+(77%); the calibrated share drops 3 of 18, 2 of them wrong. The grounding check caught every wrong
+pair that reached it both times; the set kept grows from 1 pair to 7 (all right).
+
+Cost of the default full plan, cold, on 2 quiet cores - an estimate from single-thread CPU seconds
+measured in the trials (pipeline: 7.3 CPU-s per pair for the base arm with every stage; the
+fine-tune's answers 2.0, the critic 1.4, a self-check 1.2 CPU-s per pair), 2 threads counted as
+1.5x one: the two pipeline arms over 48 shared questions ~6 min; the grounding and persona
+contrasts (24 pairs each) ~0.5 min; three students of 20 steps ~4 min (lesson 2: a 60-step LoRA
+arm ~3 min); three evaluations on 90 test questions ~4.5 min (the base model's is lesson 2's,
+cached): **about 15 minutes** when lesson 2 has run (its full fine-tune trains here otherwise,
+~15 minutes more). The students' comparison then rests on the teacher's filtered set: the trial
+kept 7 of 24 (29%), so about 14 filtered rows from 48 pairs (the gold student gets as many real
+rows, the raw one all 48); each student makes 160 row-passes (20 steps of 8) over its set. The
+slower arms (students of the base's set and of a persona-off set) are ``go_further``.
 
 Everything is cached: pipeline runs and training runs by config, evaluations beside their runs.
 
@@ -31,10 +68,16 @@ from labkit.synth import SynthConfig, SynthRun, run_pipeline
 
 TITLE = "Synthetic data: E8 teacher, critic, schema, self-check and the students they feed"
 NOTEBOOK = "05_synthetic_data.ipynb"
-SYNTH_ARMS = ("teacher", "persona-off", "stronger")
+SYNTH_ARMS = ("teacher", "base-teacher", "persona-off")
 STUDENTS = ("raw", "filtered", "gold")
+#: the go-further students: the base teacher's filtered set, and the persona-off set
+EXTRA_STUDENTS = ("base-teacher", "persona-off")
 #: the lesson's LoRA rate, as in lesson 2 (a 135M model in a few dozen steps needs a high rate)
 STUDENT_LR = 1e-3
+#: synthetic pairs per teacher in the full profile (sized in the module docstring)
+FULL_TASKS = 48
+#: who judges every arm's pairs: the base SmolLM2 (see the module docstring for why)
+CRITIC = "smollm2-135m-instruct"
 
 
 @dataclass(frozen=True)
@@ -42,8 +85,8 @@ class Plan:
     """How big the lesson's experiments are. ``smoke`` keeps CI fast; ``full`` gives real results.
 
     ``go_further`` adds the two slower arms (off by default: each costs another generation pass
-    and another student): the stronger teacher (lesson 2's fine-tuned model answers the same
-    questions) and persona variation off (one plain voice), each with its own student.
+    and another student): the filtered set of the 135M base teacher gets a student of its own, and
+    persona variation off (one plain voice) is generated and gets one too.
     """
 
     profile: str
@@ -60,62 +103,77 @@ class Plan:
     def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
-            return cls("smoke", n_tasks=8, student_steps=3, val_rows=8, test_rows=9, contrast_rows=4,
+            return cls("smoke", n_tasks=6, student_steps=3, val_rows=8, test_rows=6, contrast_rows=4,
                        go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
-        # sized for 15 minutes on 2 quiet cores: a pair costs ~7 CPU-seconds end to end (question,
-        # answer, critic, self-check; measured single-threaded on 24 pairs), so 64 pairs take ~5 min
-        return cls("full", n_tasks=64, student_steps=20, val_rows=24, test_rows=90, contrast_rows=24,
+        return cls("full", n_tasks=FULL_TASKS, student_steps=20, val_rows=24, test_rows=90, contrast_rows=24,
                    go_further=go_further)
 
     def describe(self) -> str:
-        return (f"{self.profile} profile: {self.n_tasks} synthetic pairs, students of {self.student_steps} steps of "
-                f"{self.batch_size}, {self.test_rows} test questions"
-                + ("; go further: stronger teacher and persona-off arms" if self.go_further else ""))
+        return (f"{self.profile} profile: {self.n_tasks} synthetic pairs per teacher, students of "
+                f"{self.student_steps} steps of {self.batch_size}, {self.test_rows} test questions"
+                + ("; go further: base-teacher and persona-off students" if self.go_further else ""))
 
 
 # ---------------------------------------------------------------------------------------------
-# the teacher arms
+# the teachers
 
 
-def stronger_teacher_config() -> tuple[TrainConfig, list[dict], list[dict]]:
-    """Lesson 2's full fine-tuning run, rebuilt here (this module must not import lesson 2): the
-    same TrainConfig and the same rows, so its cached run (``runs/lesson2-full-<hash>``) is reused."""
+def teacher_train_config(profile: str) -> tuple[TrainConfig, list[dict], list[dict]]:
+    """Lesson 2's full fine-tuning run for ``profile``, rebuilt here (this module must not import
+    lesson 2): the same TrainConfig, run name and rows, so its cached run (``runs/lesson2-full-<hash>``)
+    is reused. It matches ``lesson2.arm_config("full", lesson2.Plan.for_profile(profile))`` and
+    ``lesson2.data(...)``: full, 480 rows, one epoch (60 steps of 8), rate 2.5e-4, an evaluation
+    every 12 steps; smoke: 48 rows, 6 steps, an evaluation every 2."""
     from labkit.data import formulary
     from labkit.evaluate.domain import balanced
 
-    # matches labkit.lessons.lesson2.arm_config("full", Plan.for_profile("full")) and lesson2.data()
-    config = TrainConfig(run_name="lesson2-full", method="full", learning_rate=2.5e-4, epochs=1, max_steps=None,
-                         batch_size=8, seed=0, early_stopping_patience=None, eval_every=12)
-    return config, balanced(formulary.load_split("train"), 480), balanced(formulary.load_split("val"), 48)
+    if profile == "smoke":
+        train_n, val_n, max_steps, eval_every = 48, 12, 6, 2
+    else:
+        train_n, val_n, max_steps, eval_every = 480, 48, None, 12
+    config = TrainConfig(run_name="lesson2-full", method="full", learning_rate=2.5e-4, epochs=1, max_steps=max_steps,
+                         batch_size=8, seed=0, early_stopping_patience=None, eval_every=eval_every)
+    return config, balanced(formulary.load_split("train"), train_n), balanced(formulary.load_split("val"), val_n)
 
 
-def stronger_teacher(board=None) -> Run:
-    """The fine-tuned teacher (trained here only if lesson 2's run is not cached yet)."""
+def fine_tuned_teacher(plan: Plan, board=None) -> Run:
+    """Lesson 2's full fine-tune for this profile: reused from its cache, trained here (in its own
+    process, exactly as lesson 2 trains it) only when lesson 2 has not run yet."""
     from labkit.sft import train_isolated
 
-    config, train_rows, val_rows = stronger_teacher_config()
-    return train_isolated(config, train_rows, val_rows, board=board, label="lesson2-full")
+    config, train_rows, val_rows = teacher_train_config(plan.profile)
+    return train_isolated(config, train_rows, val_rows, board=board, label="teacher: lesson2-full")
 
 
 def synth_config(plan: Plan, arm: str = "teacher", stronger: Run | None = None) -> SynthConfig:
-    """``teacher``: SmolLM2 writes, answers, criticises. ``persona-off``: the same with one plain
-    voice. ``stronger``: the same questions, answered and self-checked by the fine-tuned teacher."""
-    base = SynthConfig(name=f"lesson5-{arm}", n_tasks=plan.n_tasks, seed=plan.seed)
-    if arm == "teacher":
+    """One pipeline arm. Every arm asks the very same questions (written by the base SmolLM2 in
+    four personas' voices; the fine-tuned model learnt to answer, not to ask) and is judged by the
+    same critic (:data:`CRITIC`); only the answerer, which also self-checks, differs:
+
+    * ``teacher``: lesson 2's full fine-tune (``stronger``, its run) answers, prompted in the chat
+      format it was trained on with the passage above the question: the lesson's teacher;
+    * ``base-teacher``: the untouched SmolLM2-135M answers: the contrast, a teacher that has not
+      learnt the domain;
+    * ``persona-off``: the teacher arm with one plain voice instead of four personas.
+    """
+    base = SynthConfig(name=f"lesson5-{arm}", n_tasks=plan.n_tasks, seed=plan.seed, critic=CRITIC)
+    if arm == "base-teacher":
         return base
-    if arm == "persona-off":
-        return base.replace(personas=("neutral",))
-    if arm == "stronger":
-        if stronger is None:
-            raise UsageError("the stronger arm needs the fine-tuned teacher's run (stronger_teacher())")
-        return base.replace(answerer=f"run:{stronger.path.name}")
-    raise UsageError(f"arm={arm!r}: expected one of {', '.join(SYNTH_ARMS)}")
+    if arm not in ("teacher", "persona-off"):
+        raise UsageError(f"arm={arm!r}: expected one of {', '.join(SYNTH_ARMS)}")
+    if stronger is None:
+        raise UsageError(f"the {arm} arm is answered by the fine-tuned teacher: pass its run "
+                         "(fine_tuned_teacher(plan))")
+    # the fine-tuned teacher is asked in the chat format it learnt (the passage above the question):
+    # shown the few-shot prompt instead, it copied the worked example into every interaction answer
+    out = base.replace(answerer=f"run:{stronger.path.name}", answer_style="trained")
+    return out.replace(personas=("neutral",)) if arm == "persona-off" else out
 
 
 def generate(plan: Plan, arm: str = "teacher", stronger: Run | None = None, log=print) -> SynthRun:
-    """Run (or reuse) one arm's pipeline."""
+    """Run (or reuse) one arm's pipeline (``stronger``: the fine-tuned teacher's run, for the arms it answers)."""
     run = run_pipeline(synth_config(plan, arm, stronger), log=log)
     s = run.summary
     log(f"  {arm}: {'reused' if run.reused else 'generated'} {s['generated']} pairs, kept {s['kept']}; "
@@ -152,7 +210,7 @@ def grounding_contrast(plan: Plan, run: SynthRun) -> dict:
     def compute():
         answerer = make_teachers(run.config)["answerer"]
         bare = S.write_answers([{k: v for k, v in p.items() if k != "answer"} for p in pairs], answerer,
-                               grounded=False, max_tokens=run.config.max_answer_tokens)
+                               grounded=False, max_tokens=run.config.max_answer_tokens, style=run.config.answer_style)
         return {"n": len(pairs), "grounded": T.invented_fields(pairs), "ungrounded": T.invented_fields(bare),
                 "examples": [{"question": p["question"], "grounded": p["answer"], "ungrounded": b["answer"],
                               "truth": _truth(p)} for p, b in zip(pairs[:4], bare[:4])]}
@@ -199,9 +257,9 @@ def data(plan: Plan) -> tuple[list[dict], list[dict]]:
 
 
 def student_rows(plan: Plan, arm: str, synth: dict[str, SynthRun]) -> list[dict]:
-    """Training rows of a student: ``raw`` (every generated pair), ``filtered`` (what survived),
-    ``gold`` (as many real formulary rows as ``filtered`` has), or ``stronger`` / ``persona-off``
-    (the filtered set of that pipeline arm)."""
+    """Training rows of a student: ``raw`` (every pair the teacher generated), ``filtered`` (what
+    survived every filter), ``gold`` (as many real formulary rows as ``filtered`` has), or
+    ``base-teacher`` / ``persona-off`` (the filtered set of that pipeline arm)."""
     from labkit.data import formulary
     from labkit.evaluate.domain import balanced
 
@@ -211,9 +269,9 @@ def student_rows(plan: Plan, arm: str, synth: dict[str, SynthRun]) -> list[dict]
         return synth["teacher"].rows("clean")
     if arm == "gold":
         return balanced(formulary.load_split("train"), len(synth["teacher"].rows("clean")))
-    if arm in ("stronger", "persona-off"):
+    if arm in ("base-teacher", "persona-off"):
         return synth[arm].rows("clean")
-    raise UsageError(f"student {arm!r}: expected raw, filtered, gold, stronger or persona-off")
+    raise UsageError(f"student {arm!r}: expected raw, filtered, gold, base-teacher or persona-off")
 
 
 def student_config(plan: Plan, arm: str) -> TrainConfig:
@@ -275,22 +333,23 @@ def run(plan: Plan, board=None, log=print) -> dict:
     Returns ``{"plan", "synth": {arm: SynthRun}, "audit": {arm: dict}, "grounding", "personas",
     "students": {arm: Run}, "evals": {arm or "base": metrics}}``.
     """
-    synth = {"teacher": generate(plan, "teacher", log=log)}
+    teacher = fine_tuned_teacher(plan)
+    synth = {"teacher": generate(plan, "teacher", teacher, log=log),
+             "base-teacher": generate(plan, "base-teacher", log=log)}
     if plan.go_further:
-        synth["stronger"] = generate(plan, "stronger", stronger=stronger_teacher(), log=log)
-        synth["persona-off"] = generate(plan, "persona-off", log=log)
+        synth["persona-off"] = generate(plan, "persona-off", teacher, log=log)
     audits = {arm: audit(r) for arm, r in synth.items()}
     grounding = grounding_contrast(plan, synth["teacher"])
     personas = persona_contrast(plan, synth["teacher"])
-    arms = [*STUDENTS, *(a for a in ("stronger", "persona-off") if a in synth)]
+    arms = [*STUDENTS, *(EXTRA_STUDENTS if plan.go_further else ())]
     students = train_students(plan, synth, arms, board)
     evals = {"base": evaluate_base(plan)}
     for arm, student in students.items():
         evals[arm] = e = evaluate_student(student, plan)
         log(f"  student {arm:<11} {'reused' if student.reused else 'trained'} on {student.summary['train_rows']} "
             f"rows: fields right {e['partial_credit']:.1%}, schema-valid {e['schema_valid']:.1%}")
-    return {"plan": plan, "synth": synth, "audit": audits, "grounding": grounding, "personas": personas,
-            "students": students, "evals": evals}
+    return {"plan": plan, "teacher": teacher, "synth": synth, "audit": audits, "grounding": grounding,
+            "personas": personas, "students": students, "evals": evals}
 
 
 def stage_rows(audit_result: dict) -> list[dict]:
@@ -303,7 +362,7 @@ def stage_rows(audit_result: dict) -> list[dict]:
 def students_table(results: dict) -> dict[str, dict]:
     """One row per student (and the base model): rows trained on, test quality, validation loss."""
     out = {}
-    for arm in ("base", *STUDENTS, "stronger", "persona-off"):
+    for arm in ("base", *STUDENTS, *EXTRA_STUDENTS):
         e = results["evals"].get(arm)
         if e is None:
             continue
@@ -336,6 +395,10 @@ def show_replies(evals: dict[str, dict], arms, n: int = 2, width: int = 100) -> 
 # the article's claims, next to ours
 
 
+#: the self-check holds when the pairs it drops are wrong this much more often than its input
+SELF_CHECK_LIFT = 0.10
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
@@ -365,16 +428,17 @@ def claims(results: dict) -> list[Claim]:
         s = stages["self-check"]
         flagged = (s["in"] - s["kept"]) / s["in"] if s["in"] else 0.0
         base_rate = s["wrong_in"] / s["in"] if s["in"] else 0.0
-        better = s["precision"] is not None and s["precision"] > base_rate + 0.05
+        lift = None if s["precision"] is None else s["precision"] - base_rate
         rows.append({
             "claim": "a self-check catches the ~10-15% the teacher gets wrong",
             "article": "discards ~10-15% of outputs, even GPT-4's",
             "paper": "(no paper figure; the seed's rule of thumb)",
-            "ours": f"flagged {_pct(flagged)} of {s['in']}; {_pct(base_rate)} of them were wrong; "
-                    f"precision {_pct(s['precision'])}, recall {_pct(s['recall'])}",
-            "verdict": "held" if better and 0.05 <= flagged <= 0.25 else
-            "partly: better than chance, but it flags a different share" if better else
-            "did not hold: a 135M teacher cannot judge its own answers (no better than chance)"})
+            "ours": f"dropped {_pct(flagged)} of {s['in']} (the share is set: its least sure pairs); "
+                    f"{_pct(base_rate)} of its input was wrong, {_pct(s['precision'])} of its drops; "
+                    f"recall {_pct(s['recall'])}",
+            "verdict": "held" if lift is not None and lift >= SELF_CHECK_LIFT else
+            "partly: its drops are wrong a little more often than its input" if lift is not None and lift > 0 else
+            "did not hold: its drops are no more often wrong than what it kept (no better than chance)"})
     evals = results.get("evals", {})
     if "filtered" in evals and "raw" in evals:
         f, r = evals["filtered"]["partial_credit"], evals["raw"]["partial_credit"]

@@ -43,8 +43,12 @@ PERSONAS: tuple[Persona, ...] = (
         "interaction": "My patient takes HuxaLipex and was just started on JeroMicor. Is that combination okay?",
         "dosing": "Before I give HuxaLipex, how much is the usual adult dose?",
         "profile": "A patient was admitted on HuxaLipex. What kind of drug is it and why would they take it?"}),
-    Persona("patient", "a patient who was just given a new medicine", {
-        "interaction": "I already take HuxaLipex. Can I also take the JeroMicor my doctor gave me?",
+    # "a patient who was just given a new medicine" with "I already take HuxaLipex. Can I also take
+    # the JeroMicor my doctor gave me?" made SmolLM2-135M apologise instead of asking in 10 of 10
+    # interaction questions ("I'm sorry for the confusion. X and Y are both ..."); this voice and
+    # example gave 10 of 10 real questions naming both drugs (same ten topics)
+    Persona("patient", "a patient asking their pharmacist about their own medicines", {
+        "interaction": "Can I take HuxaLipex and JeroMicor together?",
         "dosing": "How much HuxaLipex should I take, and how often?",
         "profile": "What is HuxaLipex for? What kind of medicine is it?"}),
     Persona("new resident", "a junior doctor in their first week", {

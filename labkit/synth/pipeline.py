@@ -59,8 +59,16 @@ class SynthConfig(ConfigBase):
             ``("neutral",)`` is persona variation off.
         grounded: give the answerer the source passage (the second rule); ``False`` lets it
             answer from what it knows, to measure invented facts.
-        critic_keep: share of pairs the critic keeps (the article: the top 70-80%).
-        self_check_threshold: drop a pair when the answerer's P(yes) for its own answer is below.
+        answer_style: how the answerer is prompted: ``few-shot`` (a general model: format and a
+            worked example) or ``trained`` (a model fine-tuned on the task: the chat format it
+            learnt); see :func:`labkit.synth.stages.answer_messages`.
+        critic_keep: share of each answer category's pairs the critic keeps (the article: the
+            top 70-80%).
+        self_check_drop: share of each category's pairs the self-check drops: those whose
+            answerer is least sure of its own answer (the article: it catches ~10-15%).
+        self_check_threshold: instead of a share, drop P(yes) below this threshold, calibrated on
+            a separate labelled slice (:func:`labkit.synth.stages.calibrate_threshold`); ``None``
+            (default) uses ``self_check_drop``.
         same_line: the grounding check wants every answer value on one line of the passage.
         dedup_threshold: cosine between question embeddings above which a pair with the same
             answer is a near repeat; ``None`` keeps near repeats (exact repeats always go).
@@ -77,8 +85,10 @@ class SynthConfig(ConfigBase):
     n_tasks: int = 96
     personas: tuple[str, ...] = tuple(p.name for p in P.PERSONAS)
     grounded: bool = True
+    answer_style: str = "few-shot"
     critic_keep: float = 0.75
-    self_check_threshold: float = 0.5
+    self_check_drop: float = 0.15
+    self_check_threshold: float | None = None
     same_line: bool = True
     dedup_threshold: float | None = 0.95
     max_question_tokens: int = 32
@@ -103,6 +113,8 @@ class SynthConfig(ConfigBase):
         for key in ("answerer", "critic"):
             if getattr(self, key) is not None and (not isinstance(getattr(self, key), str) or not getattr(self, key)):
                 raise bad(key, "name a model, or None to use the writer")
+        if self.answer_style not in S.ANSWER_STYLES:
+            raise bad("answer_style", f"expected one of {', '.join(S.ANSWER_STYLES)}")
         if self.via not in VIAS:
             raise bad("via", f"expected one of {', '.join(VIAS)}")
         if not _is_int(self.n_tasks) or not 1 <= self.n_tasks <= 5000:
@@ -117,8 +129,11 @@ class SynthConfig(ConfigBase):
                 raise bad(key, "must be true or false")
         if not _is_number(self.critic_keep) or not 0 < self.critic_keep <= 1:
             raise bad("critic_keep", "is the share of pairs the critic keeps, in (0, 1] (the article: 0.7-0.8)")
-        if not _is_number(self.self_check_threshold) or not 0 <= self.self_check_threshold <= 1:
-            raise bad("self_check_threshold", "is a probability in [0, 1]")
+        if not _is_number(self.self_check_drop) or not 0 <= self.self_check_drop < 1:
+            raise bad("self_check_drop", "is the share of pairs the self-check drops, in [0, 1) (the article: 0.10-0.15)")
+        if self.self_check_threshold is not None and (not _is_number(self.self_check_threshold)
+                                                      or not 0 <= self.self_check_threshold <= 1):
+            raise bad("self_check_threshold", "is a probability in [0, 1] (calibrated on a labelled slice), or None")
         if self.dedup_threshold is not None and (not _is_number(self.dedup_threshold)
                                                  or not 0 < self.dedup_threshold <= 1):
             raise bad("dedup_threshold", "is a cosine similarity in (0, 1], or None")
@@ -133,8 +148,31 @@ class SynthConfig(ConfigBase):
         """Which model plays each role."""
         return {"writer": self.writer, "answerer": self.answerer or self.writer, "critic": self.critic or self.writer}
 
+    def fingerprint(self, extra: str = "") -> str:
+        """The config's hash, with the prompts' own fingerprint in it: editing a prompt (or a
+        persona's voice) makes a new run folder instead of reusing one written by the old prompt."""
+        return super().fingerprint(prompt_fingerprint() + extra)
+
     def folder(self) -> Path:
         return paths.runs_dir() / f"{self.name}-{self.fingerprint()}"
+
+
+def prompt_fingerprint() -> str:
+    """Twelve hex digits of every prompt the pipeline sends, rendered for one example task of each
+    category and every persona: the prompt constants, the worked examples, the personas' voices
+    and example questions, and the code that assembles them all count."""
+    from labkit.synth.personas import EXAMPLE_TOPICS
+
+    rendered = []
+    for category, topic in sorted(EXAMPLE_TOPICS.items()):
+        shot = S.SHOTS[category][0]
+        pair = {"id": "x", "category": category, "subjects": ["HuxaLipex"], "topic": topic, "passage": shot,
+                "passage_id": "x", "persona": "x", "question": "<question>", "answer": S.SHOTS[category][1]}
+        for persona in (*P.PERSONAS, P.NEUTRAL):
+            rendered.append(S.question_messages(pair, persona))
+        rendered += [S.answer_messages(pair, g, style) for g in (True, False) for style in S.ANSWER_STYLES]
+        rendered += [S.critic_messages(pair), S.self_check_messages(pair)]
+    return hashlib.sha256(json.dumps(rendered, sort_keys=True).encode()).hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +313,8 @@ def run_pipeline(config: SynthConfig, *, base_url: str | None = None, api_key: s
     log(f"  answering {len(asked)} questions with {roles['answerer'].name} "
         f"({'grounded in the passage' if config.grounded else 'no passage'}) ...")
     gen = S.generate(tasks, roles["writer"], roles["answerer"], config.personas or ("neutral",), config.grounded,
-                     config.max_question_tokens, config.max_answer_tokens, questions=asked)
+                     config.max_question_tokens, config.max_answer_tokens, questions=asked,
+                     answer_style=config.answer_style)
     answer_seconds = gen.seconds
     gen.seconds += question_seconds
     results = [gen]
@@ -283,7 +322,8 @@ def run_pipeline(config: SynthConfig, *, base_url: str | None = None, api_key: s
     results.append(S.critic(gen.kept, roles["critic"], config.critic_keep))
     results.append(S.schema_check(results[-1].kept))
     log(f"  self-check ({roles['answerer'].name}) on {len(results[-1].kept)} pairs ...")
-    results.append(S.self_check(results[-1].kept, roles["answerer"], config.self_check_threshold))
+    results.append(S.self_check(results[-1].kept, roles["answerer"], config.self_check_drop,
+                                config.self_check_threshold))
     results.append(S.grounding_check(results[-1].kept, config.same_line))
     results.append(S.dedup(results[-1].kept, embedder, config.dedup_threshold))
 

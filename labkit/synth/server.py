@@ -16,12 +16,22 @@ short and free of machine paths (``smollm2-135m-instruct`` for labkit's cached S
 
 >>> with serve("smollm2-135m-instruct") as server:              # doctest: +SKIP
 ...     teacher = EndpointTeacher(server.base_url, server.model)
+
+A server must not outlive the Python process that started it (a killed notebook kernel would
+otherwise leave a model loaded and a port taken). :func:`spawn` makes sure of that three ways:
+the child runs in its own session (its own process group, so :meth:`Server.stop` ends the group
+and a Ctrl-C aimed at the parent's terminal does not half-kill it); on Linux the kernel sends it
+SIGTERM when the parent dies, even by SIGKILL (``PR_SET_PDEATHSIG``); and an ``atexit`` hook plus a
+SIGTERM handler (installed only where none was set) stop every child still running when the
+parent exits normally or is terminated.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -78,14 +88,92 @@ class Server:
             return ""
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Terminate the server (and only it), then kill it if it lingers."""
-        if self.process.poll() is None:
-            self.process.terminate()
+        """Terminate the server and its process group (and only those), then kill what lingers."""
+        stop_process(self.process, timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# children that do not outlive their parent
+
+_LIVE: set[subprocess.Popen] = set()
+_HOOKED = False
+
+
+def _set_parent_death_signal(parent: int):
+    """What the child runs between fork and exec (Linux): SIGTERM me when my parent dies."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    prctl = getattr(libc, "prctl", None)
+    if prctl is None:
+        return None
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the line above: go now
+            os._exit(1)
+
+    return preexec
+
+
+def _stop_all() -> None:
+    for process in list(_LIVE):
+        stop_process(process, timeout=5.0)
+
+
+def _on_sigterm(signum, frame) -> None:  # pragma: no cover - exercised in a child process by the tests
+    _stop_all()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _hook() -> None:
+    """Once per process: stop live children at exit, and on SIGTERM when nobody else handles it."""
+    global _HOOKED
+    if _HOOKED:
+        return
+    _HOOKED = True
+    atexit.register(_stop_all)
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def spawn(command: list[str], **popen_kwargs) -> subprocess.Popen:
+    """``subprocess.Popen(command, ...)`` for a long-lived helper that must die with this process:
+    its own session, the parent-death signal on Linux, and the exit/SIGTERM hooks."""
+    _hook()
+    preexec = _set_parent_death_signal(os.getpid()) if sys.platform.startswith("linux") else None
+    process = subprocess.Popen(command, start_new_session=True, preexec_fn=preexec, **popen_kwargs)
+    _LIVE.add(process)
+    return process
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM to the process's group (its own session, from :func:`spawn`), SIGKILL after
+    ``timeout`` seconds; a process that already ended is left alone (its pid may be reused)."""
+    def signal_group(sig) -> None:
+        try:
+            os.killpg(process.pid, sig)  # the session leader's pid is its group id
+        except (ProcessLookupError, PermissionError):
             try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+                process.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    if process.poll() is None:
+        signal_group(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            signal_group(signal.SIGKILL)
+            process.wait(timeout)
+    _LIVE.discard(process)
 
 
 def model_folder(model: str) -> Path:
@@ -113,8 +201,8 @@ def start(model: str = "smollm2-135m-instruct", port: int | None = None, host: s
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
     began = time.perf_counter()
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=folder.parent, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   stdin=subprocess.DEVNULL)
+        process = spawn(command, cwd=folder.parent, stdout=log, stderr=subprocess.STDOUT, env=env,
+                        stdin=subprocess.DEVNULL)
     server = Server(process, host, port, folder.name, log_path)
     try:
         while not server.healthy():

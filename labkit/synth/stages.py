@@ -11,11 +11,12 @@ dropped, each with a one-line reason, its settings and its wall time.
    question in that voice), then answers it from the passage (grounded) in the task's JSON
    format (shown one worked example);
 2. :func:`critic` - a separate prompt scores each pair 1-5 from the probabilities of the five
-   digits (no free text to parse); the top fraction is kept (default 75%);
+   digits (no free text to parse); the top fraction of each answer category is kept (default 75%);
 3. :func:`schema_check` - the answer must be one JSON object valid against the category's JSON
    Schema (``jsonschema``);
 4. :func:`self_check` - the teacher is shown its own answer beside the passage and asked whether
-   it is right; pairs it says "no" to are dropped;
+   it is right; the pairs it is least sure of are dropped (a target share per category, or a
+   threshold calibrated on a separate labelled slice: :func:`calibrate_threshold`);
    :func:`grounding_check` - an exact check that every answer value is written in the passage;
 5. :func:`dedup` - exact repeats (normalised text) and near-repeats (embedding cosine).
 
@@ -95,14 +96,31 @@ def question_messages(task: dict, persona: P.Persona) -> list[dict]:
             {"role": "user", "content": QUESTION_PROMPT.format(voice=persona.voice, topic=task["topic"])}]
 
 
-def answer_messages(pair: dict, grounded: bool = True) -> list[dict]:
-    """The answer prompt: format, one worked example, then the passage (if grounded) and question."""
+ANSWER_STYLES = ("few-shot", "trained")
+
+
+def answer_messages(pair: dict, grounded: bool = True, style: str = "few-shot") -> list[dict]:
+    """The answer prompt.
+
+    ``few-shot`` (for a general model): the format, one worked example, then the passage (if
+    grounded) and the question, each with the keys repeated under it.
+    ``trained`` (for a model fine-tuned on the task, such as lesson 2's): exactly the chat format
+    it learnt (the formulary's system prompt, the question as the user turn), with the passage
+    above the question when grounded. Shown the few-shot prompt, lesson 2's full fine-tune copied
+    the worked example's answer into every interaction answer (14 of 14 on 24 questions).
+    """
+    if style not in ANSWER_STYLES:
+        raise ValueError(f"style={style!r}: expected one of {', '.join(ANSWER_STYLES)}")
     category = pair["category"]
+    user = f"Passage:\n{pair['passage']}\n\nQuestion: {pair['question']}" if grounded else pair["question"]
+    if style == "trained":
+        from labkit.data.formulary import SYSTEM_PROMPT
+
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
     system = (ANSWER_SYSTEM if grounded else UNGROUNDED_SYSTEM) + "\n" + answer_format(category)
     shot_q, shot_a = SHOTS[category]
     if not grounded:
         shot_q = shot_q.split("Question: ", 1)[1]
-    user = f"Passage:\n{pair['passage']}\n\nQuestion: {pair['question']}" if grounded else pair["question"]
     # the keys again, as a skeleton right under each question: with the keys only in the system
     # prompt SmolLM2-135M left out "mechanism" in every interaction answer tried (0 of 6 valid);
     # with this line, 6 of 6 were schema-valid (measured on the same six questions)
@@ -176,10 +194,12 @@ def write_questions(tasks: list[dict], writer: Teacher, personas=P.PERSONAS, max
     return [{**t, "persona": v.name, "question": clean_question(r)} for t, v, r in zip(tasks, voices, replies)]
 
 
-def write_answers(pairs: list[dict], answerer: Teacher, grounded: bool = True, max_tokens: int = 40) -> list[dict]:
-    """Each pair answered by ``answerer`` from its passage (or without it, ``grounded=False``)."""
+def write_answers(pairs: list[dict], answerer: Teacher, grounded: bool = True, max_tokens: int = 40,
+                  style: str = "few-shot") -> list[dict]:
+    """Each pair answered by ``answerer`` from its passage (or without it, ``grounded=False``),
+    prompted in ``style`` (:func:`answer_messages`)."""
     todo = [i for i, p in enumerate(pairs) if p["question"]]
-    replies = answerer.chat([answer_messages(pairs[i], grounded) for i in todo], max_tokens=max_tokens)
+    replies = answerer.chat([answer_messages(pairs[i], grounded, style) for i in todo], max_tokens=max_tokens)
     out = [{**p, "answer": ""} for p in pairs]
     for i, reply in zip(todo, replies):
         out[i]["answer"] = reply.strip()
@@ -188,7 +208,7 @@ def write_answers(pairs: list[dict], answerer: Teacher, grounded: bool = True, m
 
 def generate(tasks: list[dict], writer: Teacher, answerer: Teacher | None = None, personas=P.PERSONAS,
              grounded: bool = True, max_question_tokens: int = 40, max_answer_tokens: int = 40,
-             questions: list[dict] | None = None) -> StageResult:
+             questions: list[dict] | None = None, answer_style: str = "few-shot") -> StageResult:
     """Stage 1: question, then grounded answer, per task. Drops only what came back empty.
 
     ``questions`` (from :func:`write_questions`) skips writing them again, e.g. when two
@@ -197,10 +217,10 @@ def generate(tasks: list[dict], writer: Teacher, answerer: Teacher | None = None
     start = time.perf_counter()
     answerer = answerer or writer
     asked = questions if questions is not None else write_questions(tasks, writer, personas, max_question_tokens)
-    pairs = write_answers(asked, answerer, grounded, max_answer_tokens)
+    pairs = write_answers(asked, answerer, grounded, max_answer_tokens, answer_style)
     keep = [bool(p["question"] and p["answer"]) for p in pairs]
     why = ["" if k else ("empty question" if not p["question"] else "empty answer") for p, k in zip(pairs, keep)]
-    settings = {"writer": writer.name, "answerer": answerer.name, "grounded": grounded,
+    settings = {"writer": writer.name, "answerer": answerer.name, "grounded": grounded, "answer_style": answer_style,
                 "personas": [v.name for v in P.resolve(personas)]}
     return _split("generate", pairs, keep, why, settings, start)
 
@@ -215,22 +235,44 @@ def critic_messages(pair: dict) -> list[dict]:
 
 
 def critic(pairs: list[dict], teacher: Teacher, keep: float = 0.75) -> StageResult:
-    """Stage 2: score 1-5 as the expected digit under the critic's probabilities; keep the top ``keep``.
+    """Stage 2: score 1-5 as the expected digit under the critic's probabilities; keep the top
+    ``keep`` **within each answer category**.
 
-    Ties keep the earlier pair. The score is stored on each pair as ``critic``.
+    Why per category: a critic's score is not comparable across categories. SmolLM2-135M scored
+    every interaction answer (three fields, a long passage) above every dosing or profile answer,
+    although most of its interaction answers were wrong and most of the others right (measured on
+    24 pairs: one global cut dropped 6 pairs, all 6 right). Ranking within a category asks only
+    "which of these interaction answers looks best", a question whose answer can carry information.
+
+    Each category keeps ``keep * n`` of its ``n`` pairs, rounded half up (at least one); ties keep the
+    earlier pair. The score is stored on each pair as ``critic``; the settings record each
+    category's cut score.
     """
     start = time.perf_counter()
     if not 0 < keep <= 1:
         raise ValueError(f"keep={keep!r}: the share of pairs to keep, in (0, 1]")
     probs = teacher.choose([critic_messages(p) for p in pairs], ["1", "2", "3", "4", "5"])
     scored = [{**p, "critic": round(sum(int(k) * v for k, v in pr.items()), 4)} for p, pr in zip(pairs, probs)]
-    n_keep = round(keep * len(scored))
-    ranked = sorted(range(len(scored)), key=lambda i: (-scored[i]["critic"], i))
-    top = set(ranked[:n_keep])
-    cut = scored[ranked[n_keep - 1]]["critic"] if n_keep else None
-    keep_flags = [i in top for i in range(len(scored))]
-    why = ["" if k else f"critic score {p['critic']:.2f} below the top {keep:.0%}" for p, k in zip(scored, keep_flags)]
-    return _split("critic", scored, keep_flags, why, {"keep": keep, "critic": teacher.name, "cut_score": cut}, start)
+    keep_flags = [False] * len(scored)
+    cuts: dict[str, float] = {}
+    for category, members in _by_category(scored).items():
+        n_keep = max(1, int(keep * len(members) + 0.5))  # half rounds up, not to even
+        ranked = sorted(members, key=lambda i: (-scored[i]["critic"], i))
+        for i in ranked[:n_keep]:
+            keep_flags[i] = True
+        cuts[category] = scored[ranked[n_keep - 1]]["critic"]
+    why = ["" if k else f"critic score {p['critic']:.2f} below the top {keep:.0%} of its category "
+           f"(cut {cuts[p['category']]:.2f})" for p, k in zip(scored, keep_flags)]
+    return _split("critic", scored, keep_flags, why, {"keep": keep, "per": "category", "critic": teacher.name,
+                                                       "cut_scores": cuts}, start)
+
+
+def _by_category(pairs: list[dict]) -> dict[str, list[int]]:
+    """Indices of the pairs of each category, in order."""
+    out: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        out.setdefault(p["category"], []).append(i)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,14 +296,78 @@ def self_check_messages(pair: dict) -> list[dict]:
             {"role": "user", "content": SELF_CHECK_PROMPT.format(**pair)}]
 
 
-def self_check(pairs: list[dict], teacher: Teacher, threshold: float = 0.5) -> StageResult:
-    """Stage 4a: the teacher judges its own answer; drop a pair when P(yes) < ``threshold``."""
+def self_check(pairs: list[dict], teacher: Teacher, drop: float = 0.15, threshold: float | None = None) -> StageResult:
+    """Stage 4a: the teacher judges its own answer (P(yes) that it matches the passage); the
+    least confident pairs go.
+
+    How the cut is set (never 0.5: a small model's P(yes) sits wherever its prompt puts it, e.g.
+    0.36-0.57 for SmolLM2-135M, so a fixed 0.5 dropped 76% of what reached it):
+
+    * default (``threshold=None``): **a target share**. ``drop`` of the pairs go (``drop * n`` of
+      ``n``, half up; default 15%, the article's 10-15%), the least sure first, where "least sure"
+      is a pair's rank within its own answer category (P(yes) levels differ between categories as
+      the critic's scores do), so each category gives up about the same share. No truth is used: the judged pairs set only their own ranking, as a
+      critic's top-75% cut does. Whether what it drops is really wrong is measured afterwards
+      (:mod:`labkit.synth.truth`).
+    * ``threshold=t``: drop P(yes) < ``t`` for a threshold calibrated elsewhere, on a small
+      labelled slice whose truth is known and that is kept apart from the pairs judged here
+      (:func:`calibrate_threshold`). Never tune ``t`` on the pairs it then judges.
+    """
     start = time.perf_counter()
+    if not 0 <= drop < 1:
+        raise ValueError(f"drop={drop!r}: the share of pairs the self-check drops, in [0, 1)")
     probs = teacher.choose([self_check_messages(p) for p in pairs], ["yes", "no"])
     checked = [{**p, "self_check": round(pr["yes"], 4)} for p, pr in zip(pairs, probs)]
-    keep = [p["self_check"] >= threshold for p in checked]
-    why = ["" if k else f"self-check said no (P(yes) = {p['self_check']:.2f})" for p, k in zip(checked, keep)]
-    return _split("self-check", checked, keep, why, {"threshold": threshold, "checker": teacher.name}, start)
+    if threshold is not None:
+        keep = [p["self_check"] >= threshold for p in checked]
+        cuts: dict[str, float] = {}
+        rule = f"P(yes) below the calibrated threshold {threshold:.3f}"
+    else:
+        # each pair's place within its category (1/n: the least sure of n); the least sure places
+        # go first, so every category gives up about the same share and the total is drop * n
+        place = {}
+        for members in _by_category(checked).values():
+            ranked = sorted(members, key=lambda i: (checked[i]["self_check"], -i))
+            place.update({i: (k + 1) / len(members) for k, i in enumerate(ranked)})
+        n_drop = int(drop * len(checked) + 0.5)
+        gone = sorted(place, key=lambda i: (place[i], checked[i]["self_check"], -i))[:n_drop]
+        keep = [i not in set(gone) for i in range(len(checked))]
+        cuts = {}
+        for i in gone:
+            c = checked[i]["category"]
+            cuts[c] = max(cuts.get(c, 0.0), checked[i]["self_check"])
+        rule = f"among the {drop:.0%} least sure, ranked within its category"
+    why = ["" if k else f"self-check unsure (P(yes) = {p['self_check']:.2f}, {rule})" for p, k in zip(checked, keep)]
+    settings = {"checker": teacher.name, "drop": None if threshold is not None else drop, "threshold": threshold,
+                "per": None if threshold is not None else "category", "cut_scores": cuts}
+    return _split("self-check", checked, keep, why, settings, start)
+
+
+def calibrate_threshold(scores: list[float], right: list[bool]) -> dict[str, Any]:
+    """A self-check threshold from a **labelled calibration slice**: pairs whose truth is known
+    (hand-checked, or graded against a reference), scored by the same checker, and kept apart
+    from the pairs the threshold will judge.
+
+    Dropping ``P(yes) < t`` catches wrong pairs (recall) and loses right ones; the threshold
+    chosen maximises recall minus the share of right pairs lost (Youden's J), the lowest such
+    ``t`` on ties (drop less). Returns ``{"threshold", "recall", "right_lost", "n"}``; with no
+    wrong or no right pair in the slice nothing can be learnt and the threshold is 0 (drop none).
+
+    >>> calibrate_threshold([0.9, 0.8, 0.4, 0.3], [True, True, False, False])["threshold"]
+    0.8
+    """
+    if len(scores) != len(right):
+        raise ValueError("scores and right labels must be the same length")
+    n_wrong, n_right = sum(not r for r in right), sum(bool(r) for r in right)
+    if not n_wrong or not n_right:
+        return {"threshold": 0.0, "recall": None, "right_lost": None, "n": len(scores)}
+    best = (0.0, 0.0, 0.0, 0.0)  # (J, threshold, recall, right lost): t = 0 drops nothing
+    for t in sorted(set(scores)) + [max(scores) + 1e-9]:
+        caught = sum(1 for s, r in zip(scores, right) if s < t and not r) / n_wrong
+        lost = sum(1 for s, r in zip(scores, right) if s < t and r) / n_right
+        if caught - lost > best[0] + 1e-12:
+            best = (caught - lost, t, caught, lost)
+    return {"threshold": round(best[1], 6), "recall": best[2], "right_lost": best[3], "n": len(scores)}
 
 
 #: how a value may be written in a passage when it is not written as itself
