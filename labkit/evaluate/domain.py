@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from labkit.models import LoadedModel, generate_batch, to_messages
+from labkit.models import GENERATE_BATCH_SIZE, LoadedModel, generate_timed
 from labkit.paths import profile
 
 SMOKE_ROWS = 18  # six per formulary category
@@ -267,7 +267,7 @@ def evaluate_domain(
     loaded: LoadedModel,
     rows: list[dict],
     max_new_tokens: int | None = None,
-    batch_size: int = 16,
+    batch_size: int = GENERATE_BATCH_SIZE,
     system: str | None = None,
     limit: int | None = None,
     shots: list[dict] | None = None,
@@ -311,7 +311,11 @@ def evaluate_domain(
         tok = loaded.tokenizer
         longest = max(len(tok(r, add_special_tokens=False)["input_ids"]) for r in references)
         max_new_tokens = min(longest + 8, 256)
-    measured = generate_measured(loaded, list(messages), max_new_tokens=max_new_tokens, batch_size=batch_size)
+    # A JSON answer is complete once its object closes: stop there (scores cannot change, see
+    # json_stop_criteria); free-text answers run to the end as before.
+    json_rows = [_is_json_text(r) for r in references]
+    measured = generate_measured(loaded, list(messages), max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                 stop_at_json=json_rows)
     predictions = []
     for i, row, reference, m in zip(indices, selected, references, measured):
         predictions.append({**score_reply(row, m["reply"], reference), "prompt_tokens": m["prompt_tokens"],
@@ -319,26 +323,28 @@ def evaluate_domain(
     return summarize(predictions, sum(m["seconds"] for m in measured))
 
 
-def generate_measured(loaded: LoadedModel, prompts: list, max_new_tokens: int = 64, batch_size: int = 16) -> list[dict]:
+def generate_measured(loaded: LoadedModel, prompts: list, max_new_tokens: int = 64, batch_size: int = GENERATE_BATCH_SIZE,
+                      *, stop_at_json: bool | list[bool] = False, sort_by_length: bool = True) -> list[dict]:
     """Greedy replies, each with its prompt length in tokens and its share of generation time.
 
-    ``{"reply", "prompt_tokens", "seconds"}`` per prompt. Batches are even (18 prompts run as one
-    batch of 18, not 16 + 2: a batch costs its longest row's steps); a row's ``seconds`` is its
-    batch's wall time divided by the batch size, so the sum is the total generation time.
+    ``{"reply", "prompt_tokens", "seconds"}`` per prompt, in the order given. Prompts are sorted by
+    token length and run in even batches (18 prompts run as 9 + 9, not 16 + 2: a batch costs its
+    longest row's steps); a row's ``seconds`` is its batch's wall time divided by the batch size
+    (plus an even share of tokenizing), so the sum is the total generation time. ``stop_at_json``
+    (one flag, or one per prompt) ends a row once its JSON answer is complete, see
+    :func:`labkit.models.json_stop_criteria`.
     """
-    tok = loaded.tokenizer
-    lengths = [len(tok(tok.apply_chat_template(to_messages(p), add_generation_prompt=True, tokenize=False),
-                       add_special_tokens=False)["input_ids"]) for p in prompts]
-    batches = -(-len(prompts) // batch_size) if prompts else 0
-    even = -(-len(prompts) // batches) if batches else 1
-    out = []
-    for start in range(0, len(prompts), even):
-        chunk = prompts[start : start + even]
-        began = time.perf_counter()
-        replies = generate_batch(loaded, chunk, max_new_tokens=max_new_tokens, batch_size=len(chunk))
-        share = (time.perf_counter() - began) / len(chunk)
-        out += [{"reply": r, "prompt_tokens": n, "seconds": share} for r, n in zip(replies, lengths[start:])]
-    return out
+    timed = generate_timed(loaded, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                           stop_at_json=stop_at_json, sort_by_length=sort_by_length)
+    return [{"reply": r, "prompt_tokens": n, "seconds": s}
+            for r, n, s in zip(timed["replies"], timed["prompt_tokens"], timed["seconds"])]
+
+
+def _is_json_text(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (json.JSONDecodeError, TypeError):
+        return False
 
 
 def _mean(values) -> float | None:
