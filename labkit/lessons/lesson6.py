@@ -18,18 +18,31 @@ every formulary fact is a class fact), who invents, who says the answer is not i
 And the quote check: the share of answers whose quoted span is verbatim in the passages shown.
 
 Same base, same seed, same LoRA recipe (r16, lr 1e-3) for every trained arm, and about the same
-number of training tokens: lesson 2's arm saw 480 rows of ~73 tokens (60 steps of 8, ~35k
-tokens); a RAFT arm sees 128 rows of ~300 tokens (32 steps of 4, ~38k tokens).
+number of training tokens: lesson 2's arm saw 480 rows of ~73 tokens (60 steps of 8, 35k tokens);
+a RAFT arm sees 96 rows of ~360 tokens (24 steps of 4, ~35k tokens: an oracle or distractor-only
+context of four or five ~160-character chunks, the quote and the JSON).
 
-Cold cost of the default full plan, an estimate: the smoke run on this shared two-core machine
-(see the issue note) measured seconds per training step and per answer under load; scaled to two
-quiet cores by lesson 2's known 3 s per step of 8 short rows, a RAFT step of 4 rows of ~300 tokens
-costs ~5-6 s (two arms of 32 steps plus 4 evaluations of 24 validation rows: ~7 min), an answer
-with 3 passages ~1.5 s without a quote and ~3 s with one (45 questions x 7 evaluations, about 45% of
-them quoting: ~11 min at the worst); embedding the 1,890 chunks once ~1 min. That is above 15
-minutes at the worst: ``test_rows`` is 36 (12 per category), which brings the answers to ~8 min
-and the whole plan to ~15 minutes with lesson 2's run cached (+3 minutes if it must train). With
-``go_further``: two more RAFT arms (P = 0 and 0.4) with their evaluations, ~8 minutes more.
+Cold cost of the default full plan, an estimate from token counts, not a measurement: the smoke
+run shared the two cores with a full-profile run of another lesson (load average 6-10), which
+made every step and answer 10-20x slower than on quiet cores, so its seconds are useless for
+sizing (6 steps of lesson 2's smoke arm: 4 min 21 s). What it did give: a RAFT step of 4 rows is
+~1,480 tokens (~370 per row); a quoting target is 38-73 tokens (median 52) against 18-24 for the
+JSON alone (measured on 96 built rows: row median 342 tokens, max 493).
+Scaled by the quiet measurements already in ``runs/`` (lesson 2's r16: 35k training tokens in ~3
+minutes, ~195 tokens/s; lesson 1's RAG answers: ~0.3 s + 4.8 ms per prompt token, 1.6-1.9 s at
+~300 tokens):
+
+* two RAFT arms (P = 0.7, 1.0), 35k training tokens + 3 validations of 16 rows each: ~3.5 min
+  each, ~7 min;
+* answers, 30 questions: base + RAG ~40 s; domain FT without / with RAG / without the oracle ~1.6
+  min; four RAFT evaluations (with and without the oracle, ~260-token prompts, up to ~70 new
+  tokens per batch, ~2.6 s per answer) ~5.3 min: ~7.5 min;
+* embedding the 1,890 chunks once (then cached under ``~/.cache/labkit/rag``) ~1-2 min; loads and
+  row building ~0.5 min.
+
+About 16 minutes with lesson 2's run cached (+3 minutes if it must train), at the edge of the
+15-minute budget: ``test_rows=24`` brings it to ~15. ``go_further`` adds the P = 0 and 0.4 arms
+(~3.5 min of training and ~2.6 min of answers each) and the base model without the oracle.
 
 >>> plan = Plan.for_profile("smoke")                      # doctest: +SKIP
 >>> results = run(plan, board)                             # doctest: +SKIP
