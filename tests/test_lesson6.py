@@ -132,3 +132,122 @@ def test_p_sweep_and_table_read_the_results():
     table = L.e9_table(results)
     assert list(table) == ["base + RAG", "domain FT, no RAG", "domain FT + RAG", "RAFT P=0.7 + RAG", "RAFT P=1.0 + RAG"]
     assert table["domain FT, no RAG"]["no oracle: right"] is None and table["RAFT P=0.7 + RAG"]["quotes"] == 0.7
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson6_read: the notebook's tables, figures and sentences, on hand-made results (no training)
+
+
+def _read_results(**kw):
+    """``_results`` with what the readers also need: rows, replies, runs, retrieval, timings."""
+    from labkit.lessons import lesson6_read  # noqa: F401  (imported here so a broken reader fails only these tests)
+
+    results = _results(**kw)
+    rows = [{"id": f"q{i}", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": f"question {i}"},
+                                         {"role": "assistant", "content": '{"dose_mg": 5}'}]} for i in range(3)]
+    for source in (results["evals"], results["no_oracle"]):
+        for arm, e in source.items():
+            reply = ('##begin_quote##Dose 5 mg.##end_quote##\n{"dose_mg": 5}' if arm.startswith("raft")
+                     else '{"dose_mg": 5}')
+            e.update(n=30, scores=[{"id": r["id"], "reply": reply, "correct": i == 0} for i, r in enumerate(rows)])
+    results.update(rows=rows, retrieval={"hit@1": 0.6, "hit@3": 0.9},
+                   runs={a: SimpleNamespace(summary={"best_eval_loss": 0.5, "steps": 24, "tokens_trained": 35000,
+                                                     "wall_seconds": 200.0}, reused=True)
+                         for a in ("ft", "raft-p70", "raft-p100")})
+    return results
+
+
+def test_read_e9_follows_the_numbers():
+    from labkit.lessons import lesson6_read as R
+
+    ahead = R.read_e9(_read_results(base=0.3, ftr=0.45, p70=0.6))
+    assert "ahead of it by 30 points (9 of 30 answers)" in ahead and "ahead of it by 15 points" in ahead
+    level = R.read_e9(_read_results(base=0.3, ftr=0.6, p70=0.62))
+    assert "level with it (+2 points, 1 of 30 answers)" in level
+    behind = R.read_e9(_read_results(base=0.7, ftr=0.8, p70=0.5))
+    assert "behind it by 20 points" in behind and "behind it by 30 points" in behind
+    assert "passages help the fine-tuned model" in R.read_e9(_read_results(ft=0.3, ftr=0.45))
+    assert "passages *hurt*" in R.read_e9(_read_results(ft=0.5, ftr=0.3))
+    assert "every fact right" in ahead and "3.3 points" in ahead
+    assert "95% of those quotes are verbatim" in ahead and "really read" in ahead
+    assert "invention" in R.read_e9(_read_results(verbatim=0.5))
+
+
+def test_e9_frame_has_every_arm_and_the_asked_columns():
+    from labkit.lessons import lesson6_read as R
+
+    frame = R.e9_frame(_read_results())
+    assert list(frame.index) == ["base + RAG", "domain FT, no RAG", "domain FT + RAG", "RAFT P=0.7 + RAG",
+                                 "RAFT P=1.0 + RAG"]
+    assert {"accuracy", "fields right", "JSON valid", "quote check", "no oracle"} <= set(frame.columns)
+    assert frame.loc["RAFT P=0.7 + RAG", "accuracy"] == "60%"
+    assert frame.loc["RAFT P=0.7 + RAG", "quote check"] == "70% quote; 95% of those verbatim"
+    assert frame.loc["domain FT, no RAG", "no oracle"] == "not run"
+    assert frame.loc["base + RAG", "quote check"] == "no quotes"
+
+
+def test_robustness_names_who_falls_back_and_who_invents():
+    from labkit.lessons import lesson6_read as R
+
+    text = R.read_robustness(_read_results(miss70=0.5, miss100=0.3))
+    assert "**RAFT P=0.7 + RAG** falls back best (50% still right)" in text
+    assert "No arm says the answer is missing" in text and "near-twin" in text
+    results = _read_results()
+    results["no_oracle"]["ft-rag"]["behaviour"].update(invented=0.9)
+    assert "**domain FT + RAG** invents most (90%" in R.read_robustness(results)
+    results["no_oracle"]["raft-p70"]["behaviour"].update(abstained=0.2)
+    assert "No arm says the answer is missing" not in R.read_robustness(results)
+    assert R.plot_behaviour(results).axes[0].get_title().startswith("Retrieval missed")
+
+
+def test_sweep_reading_follows_the_numbers():
+    from labkit.lessons import lesson6_read as R
+
+    mix_best = R.read_sweep(_read_results(p70=0.6, p100=0.4))
+    assert "best accuracy with retrieval is at **P = 0.7**" in mix_best and "ours agrees" in mix_best
+    assert "GO_FURTHER = True" in mix_best
+    full_best = R.read_sweep(_read_results(p70=0.4, p100=0.6))
+    assert "**P = 1**" in full_best and "ours does not show it" in full_best
+    assert "ours cannot tell" in R.read_sweep(_read_results(p70=0.6, p100=0.62))
+    assert list(R.sweep_frame(_read_results()).index) == [0.7, 1.0]
+    assert len(R.plot_sweep(_read_results()).axes[0].lines) == 3  # with, without the oracle, base + RAG
+
+
+def test_read_claims_and_cost_and_replies():
+    from labkit.lessons import lesson6_read as R
+
+    assert R.read_claims(_read_results()) == "Every claim held on this small model."
+    failing = R.read_claims(_read_results(base=0.5, ftr=0.58, p70=0.55, p100=0.70))
+    assert failing.startswith("Not settled here: RAFT beats RAG alone") and "35,000 training tokens" in failing
+    assert "3.3 points" in failing
+    assert "1.0×" in R.read_cost(_read_results())  # every hand-made answer took 1.0 s
+    table = R.replies_html(_read_results(), ["base-rag", "raft-p70"])
+    assert table.count("<tr>") == 4 and "✅" in table and "❌" in table and "<b>«</b>Dose 5 mg." in table
+    assert "hit" not in R.read_retrieval(_read_results()) and "90%" in R.read_retrieval(_read_results())
+
+
+def _built_row(i, has_oracle, doc="drug:a"):
+    oracle = [f"{doc}#1"] if has_oracle else []
+    order = oracle + [f"{doc}#2", "drug:b#0", "drug:c#1"]
+    user = "\n".join(f"[{p}] text of {p}" for p in order) + "\n\nQuestion?"
+    return {"id": f"r{i}", "doc_ids": [doc],
+            "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": user},
+                         {"role": "assistant", "content": "answer"}],
+            "raft": {"has_oracle": has_oracle, "oracle_ids": oracle, "distractor_ids": order[len(oracle):],
+                     "order": order, "seed": 0}}
+
+
+def test_build_reading_and_row_display():
+    from labkit.lessons import lesson6_read as R
+
+    rows = [_built_row(i, i < 7) for i in range(10)]
+    stats = R.build_stats(rows)
+    assert (stats["oracle"], stats["distractors"], stats["same_doc"], stats["other_doc"]) == (7, 30, 10, 20)
+    report = {"min": 300, "median": 340, "max": 490, "over": 0, "max_length": 512}
+    text = R.read_build(rows, report, 0.7)
+    assert "**7 of 10 rows (70%) hold the oracle**" in text and "none over the training limit of 512" in text
+    assert "**2** over" in R.read_build(rows, {**report, "over": 2}, 0.7)
+    examples = R.example_rows(rows)
+    assert [r["raft"]["has_oracle"] for r in examples] == [True, False]
+    html = R.row_html(examples[0])
+    assert html.count("← oracle") == 1 and html.count("← distractor") == 3 and "an oracle row" in html
