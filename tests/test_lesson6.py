@@ -226,9 +226,9 @@ def test_read_claims_and_cost_and_replies():
     assert "hit" not in R.read_retrieval(_read_results()) and "90%" in R.read_retrieval(_read_results())
 
 
-def _built_row(i, has_oracle, doc="drug:a"):
+def _built_row(i, has_oracle, doc="drug:buteparex"):
     oracle = [f"{doc}#1"] if has_oracle else []
-    order = oracle + [f"{doc}#2", "drug:b#0", "drug:c#1"]
+    order = oracle + [f"{doc}#2", "drug:vefoparex#0", "drug:lenebrelix#1"]
     user = "\n".join(f"[{p}] text of {p}" for p in order) + "\n\nQuestion?"
     return {"id": f"r{i}", "doc_ids": [doc],
             "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": user},
@@ -242,9 +242,12 @@ def test_build_reading_and_row_display():
 
     rows = [_built_row(i, i < 7) for i in range(10)]
     stats = R.build_stats(rows)
-    assert (stats["oracle"], stats["distractors"], stats["same_doc"], stats["other_doc"]) == (7, 30, 10, 20)
+    assert (stats["oracle"], stats["distractors"], stats["same_doc"], stats["same_class"], stats["other"]) == (7, 30, 10, 10, 10)
+    assert R.class_of("drug:buteparex") == R.class_of("class:clotting-inhibitor") == "clotting inhibitor"
+    assert R.class_of("drug:lenebrelix") == "platelet dampener" and R.class_of("misc:x") is None
     report = {"min": 300, "median": 340, "max": 490, "over": 0, "max_length": 512}
     text = R.read_build(rows, report, 0.7)
+    assert "10 (33%) come from a drug of the same class" in text
     assert "**7 of 10 rows (70%) hold the oracle**" in text and "none over the training limit of 512" in text
     assert "**2** over" in R.read_build(rows, {**report, "over": 2}, 0.7)
     examples = R.example_rows(rows)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 
-from labkit.lessons.lesson6 import ARM_LABELS, claims, p_sweep, timings
+from labkit.lessons.lesson6 import ARM_LABELS, claims, p_sweep
 from labkit.rag.raft import NO_ORACLE_REASON, QUOTE_BEGIN, QUOTE_END
 
 #: Two arms closer than this (accuracy, as a share) are read as level: on 30 questions one answer is
@@ -71,30 +71,53 @@ def doc_of(passage_id: str) -> str:
     return passage_id.rsplit("#", 1)[0]
 
 
+def class_of(doc_id: str) -> str | None:
+    """The drug class a formulary document is about: ``drug:buteparex`` and ``class:clotting-inhibitor``
+    both give ``clotting inhibitor`` (a drug's class is its name's suffix); None for anything else."""
+    from labkit.data.formulary import CLASSES
+
+    kind, _, name = doc_id.partition(":")
+    for c in CLASSES:
+        if (kind == "drug" and name.endswith(c.suffix.lower())) or (kind == "class" and name == c.name.replace(" ", "-")):
+            return c.name
+    return None
+
+
 def build_stats(rows: list[dict]) -> dict:
     """What a built RAFT set holds: rows, oracle rows, passages shown, and where the distractors
-    come from (another chunk of a document the question is about, or another document)."""
+    come from: another line of a document the question is about (``same_doc``), a document of the
+    same drug class (``same_class``: a near-twin), or anything else (``other``)."""
     oracle = sum(r["raft"]["has_oracle"] for r in rows)
-    distractors = [(d, r) for r in rows for d in r["raft"]["distractor_ids"]]
-    own = sum(doc_of(d) in set(r.get("doc_ids", [])) for d, r in distractors)
+    same_doc = same_class = other = 0
+    for r in rows:
+        docs = set(r.get("doc_ids", []))
+        classes = {class_of(d) for d in docs} - {None}
+        for d in r["raft"]["distractor_ids"]:
+            if doc_of(d) in docs:
+                same_doc += 1
+            elif class_of(doc_of(d)) in classes:
+                same_class += 1
+            else:
+                other += 1
     shown = [len(r["raft"]["order"]) for r in rows]
     return {"rows": len(rows), "oracle": oracle, "share": oracle / len(rows) if rows else 0.0,
-            "distractors": len(distractors), "same_doc": own, "other_doc": len(distractors) - own,
-            "shown_min": min(shown, default=0), "shown_max": max(shown, default=0),
+            "distractors": same_doc + same_class + other, "same_doc": same_doc, "same_class": same_class,
+            "other": other, "shown_min": min(shown, default=0), "shown_max": max(shown, default=0),
             "trimmed": sum(bool(r["raft"].get("dropped")) for r in rows)}
 
 
 def read_build(rows: list[dict], report: dict, fraction: float) -> str:
     """The built set in words: the oracle share, where distractors come from, the token lengths."""
     s = build_stats(rows)
+    n = s["distractors"] or 1
     text = (f"**{s['oracle']} of {s['rows']} rows ({_pct(s['share'])}) hold the oracle**, as P = {fraction:g} asks "
             f"(the builder draws exactly round(P × n) rows, not a coin flip per row); the other "
             f"{s['rows'] - s['oracle']} show distractors only. Every row shows {s['shown_min']}"
             + (f" to {s['shown_max']}" if s['shown_max'] != s['shown_min'] else "")
-            + f" passages. Of the {s['distractors']} distractors, {s['other_doc']} come from other monographs "
-            f"(MiniLM's nearest neighbours: mostly drugs of the same class, near-twins of the right page) and "
-            f"{s['same_doc']} are other lines of the very monograph the question is about, which is the hardest "
-            "kind: the right drug, the wrong line.")
+            + f" passages. Of the {s['distractors']} distractors MiniLM ranked highest, {s['same_doc']} "
+            f"({_pct(s['same_doc'] / n)}) are other lines of a monograph the question is about (the right drug, "
+            f"the wrong line), {s['same_class']} ({_pct(s['same_class'] / n)}) come from a drug of the same class "
+            f"(a near-twin of the right page) and {s['other']} ({_pct(s['other'] / n)}) from anything else.")
     over = report["over"]
     text += (f"\n\nIn tokens (chat template included): {report['min']} to {report['max']}, median "
              f"{report['median']:.0f}, " + ("none" if not over else f"**{over}**")
@@ -220,13 +243,15 @@ def read_e9(results: dict) -> str:
 
 
 def read_cost(results: dict) -> str:
-    """What the quote costs at answer time (seconds per answer, quoting arms against JSON-only arms)."""
-    t = timings(results)
-    q, j = t.get("answer_quote_s"), t.get("answer_json_s")
+    """What the quote costs at answer time: the main RAFT arm against domain FT + RAG, the same
+    passages answered in JSON alone (so the gap is the quote, not a different prompt length)."""
+    ev = results["evals"]
+    q = ev[main_arm(results)].get("seconds_per_answer")
+    j = ev.get("ft-rag", {}).get("seconds_per_answer")
     if not q or not j:
         return ""
-    return (f"The quote is not free: a quoting answer took **{q:.2f} s** on average here, a JSON-only answer "
-            f"{j:.2f} s ({q / j:.1f}×), because the model writes the supporting line before the answer.")
+    return (f"The quote is not free: {label(main_arm(results))} took **{q:.2f} s** per answer here, domain FT + RAG "
+            f"{j:.2f} s on the same passages ({q / j:.1f}×): the model writes the supporting line before the answer.")
 
 
 # ---------------------------------------------------------------------------------------------
