@@ -229,7 +229,7 @@ def test_read_claims_and_cost_and_replies():
 def _built_row(i, has_oracle, doc="drug:buteparex"):
     oracle = [f"{doc}#1"] if has_oracle else []
     order = oracle + [f"{doc}#2", "drug:vefoparex#0", "drug:lenebrelix#1"]
-    user = "\n".join(f"[{p}] text of {p}" for p in order) + "\n\nQuestion?"
+    user = "Passages:\n" + "\n\n".join(f"[{p}] Title\nline one of {p}\nline two" for p in order) + "\n\nQuestion: q?"
     return {"id": f"r{i}", "doc_ids": [doc],
             "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": user},
                          {"role": "assistant", "content": "answer"}],
@@ -254,3 +254,5 @@ def test_build_reading_and_row_display():
     assert [r["raft"]["has_oracle"] for r in examples] == [True, False]
     html = R.row_html(examples[0])
     assert html.count("← oracle") == 1 and html.count("← distractor") == 3 and "an oracle row" in html
+    assert html.count("background:#dafbe1") == 3  # the oracle's header and both its lines
+    assert "<span style='color:#6e7781'>line two</span>" in html and "\nQuestion: q?" in html

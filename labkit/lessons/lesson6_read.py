@@ -132,15 +132,16 @@ def row_html(row: dict) -> str:
     meta = row["raft"]
     system, user, target = (m["content"] for m in row["messages"][-3:])
     oracle = set(meta["oracle_ids"])
-    lines = []
-    for line in user.splitlines():
-        pid = line[1:line.index("]")] if line.startswith("[") and "]" in line else None
-        if pid in oracle:
-            lines.append(f"<span style='background:#dafbe1'>{html.escape(line)}</span>  ← oracle")
-        elif pid is not None:
-            lines.append(f"<span style='color:#6e7781'>{html.escape(line)}</span>  ← distractor")
-        else:
-            lines.append(html.escape(line))
+    lines, pid = [], None
+    for line in user.splitlines():  # "[id] title", then the passage's lines, a blank line between passages
+        header = line.startswith("[") and "]" in line
+        if header:
+            pid = line[1:line.index("]")]
+        elif not line.strip() or line.startswith("Question:"):
+            pid = None
+        tag = ("  ← oracle" if pid in oracle else "  ← distractor") if header else ""
+        style = "background:#dafbe1" if pid in oracle else "color:#6e7781" if pid is not None else ""
+        lines.append(f"<span style='{style}'>{html.escape(line)}</span>{tag}" if style else html.escape(line))
     kind = "an oracle row" if meta["has_oracle"] else "a distractor-only row"
     pre = "style='white-space:pre-wrap;font-size:0.85em;margin:0'"
     return (f"<div><b>{kind}</b> (question {html.escape(str(row.get('id')))}, seed {meta['seed']})"
