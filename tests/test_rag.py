@@ -182,9 +182,12 @@ def test_per_row_prompts_score_a_model_that_reads_its_passages(passages, monkeyp
 
     def fake_generate(loaded, prompts, max_new_tokens=64, batch_size=16, **_):
         users = [p[-1]["content"] for p in prompts]
-        return [truth[u.rsplit("Question: ", 1)[1]] if "Passages:" in u else "I am not sure." for u in users]
+        replies = [truth[u.rsplit("Question: ", 1)[1]] if "Passages:" in u else "I am not sure." for u in users]
+        tok = loaded.tokenizer
+        tokens = [len(tok(tok.apply_chat_template(p))["input_ids"]) for p in prompts]
+        return {"replies": replies, "prompt_tokens": tokens, "seconds": [0.0] * len(prompts), "total_seconds": 0.0}
 
-    monkeypatch.setattr(domain, "generate_batch", fake_generate)
+    monkeypatch.setattr(domain, "generate_timed", fake_generate)
     lm = SimpleNamespace(tokenizer=FakeTokenizer(), model=None)
     contexts = oracle_contexts(rows, passages)
     report = evaluate_rag(lm, rows, contexts, limit=9)
