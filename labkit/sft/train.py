@@ -313,7 +313,9 @@ def train(
 
     own_board = board is None
     board = board or LiveBoard(title=f"{config.run_name}: {config.method}")
-    png = staging / "loss.png"
+    # Only rank 0 writes into the staging folder: another rank saving the figure after rank 0 has
+    # renamed the folder would create a second, stray `.partial` folder (seen on a loaded machine).
+    png = staging / "loss.png" if state.is_main_process else None
     quiet_trainer(trainer)
     trainer.add_callback(LiveLossCallback(board, label=label, png_path=png if own_board else None, finish=own_board))
     trainer.add_callback(ProgressCallback(progress))
