@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 from dataclasses import dataclass
 
 from labkit import paths
@@ -450,17 +449,6 @@ def replies(results: dict, arms: list[str], n: int = 3, no_oracle: bool = False)
              **{a: by_arm[a].get(r["id"]) for a in by_arm}} for r in results["rows"][:n]]
 
 
-def timings(results: dict) -> dict:
-    """Measured seconds per training step (RAFT arms trained here) and per answer (by prompt kind)."""
-    steps = [r.summary["wall_seconds"] / max(1, r.summary["steps"]) for a, r in results["runs"].items()
-             if a.startswith("raft") and not r.reused]
-    answers = {kind: [e["seconds_per_answer"] for a, e in [*results["evals"].items(), *results["no_oracle"].items()]
-                      if (a.startswith("raft")) == (kind == "quote")]
-               for kind in ("quote", "json")}
-    return {"step_s": statistics.fmean(steps) if steps else None,
-            **{f"answer_{k}_s": statistics.fmean(v) if v else None for k, v in answers.items()}}
-
-
 # ---------------------------------------------------------------------------------------------
 # the claims, next to the article's and the paper's
 
@@ -481,7 +469,8 @@ def claims(results: dict) -> list[Claim]:
     raft, base, ftr = ev[main], ev["base-rag"], ev["ft-rag"]
     no_signal = raft["partial_credit"] < 0.10
     rows = []
-    gain = raft["facts_right"] - base["facts_right"]
+    # facts_right is None when no reply could be read at all: count that as nothing right
+    gain = (raft["facts_right"] or 0.0) - (base["facts_right"] or 0.0)
     # RAFT beats RAG alone: 10+ points more answers with every fact right, read leniently (JSON or
     # prose: the base model answers in prose, so the strict JSON accuracy alone would flatter RAFT)
     rows.append(_claim(

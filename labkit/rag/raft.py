@@ -21,9 +21,10 @@ coin flip per row; every choice (which rows, which distractors, the passage orde
 ``seed`` and is recorded on the row under ``"raft"``. Rows are chat rows the trainer takes as they
 are, and keep the source row's ``id``, ``category``, ``answer``, ``drugs`` and ``doc_ids``.
 
-Rows are built from *chunks* (~300 characters, :func:`labkit.rag.formulary_passages`), not whole
-~760-character monographs: with whole monographs an oracle and three distractors come to ~1,000
-tokens, several times the cost of a training step on a CPU. :func:`length_report` gives the token
+Rows are built from *chunks* (:func:`labkit.rag.formulary_passages`; lesson 6 cuts ~160-character
+passages, one or two monograph lines, for rows of ~340 tokens), not whole ~760-character
+monographs: with whole monographs an oracle and three distractors come to ~1,000 tokens, several
+times the cost of a training step on a CPU. :func:`length_report` gives the token
 lengths of built rows; a row over ``max_length`` loses distractors (``overflow="trim"``, counted
 in a warning) or stops the build (``overflow="error"``).
 
