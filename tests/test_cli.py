@@ -31,6 +31,23 @@ def test_doctor_fails_on_a_broken_install(monkeypatch):
     assert doctor.main(load_models=False) == 1
 
 
+def test_doctor_names_the_precision_path_training_takes(monkeypatch):
+    """The doctor's line and the trainer's choice (bf16 autocast or fp32) come from the same flags."""
+    from labkit import doctor, models
+    from labkit.config import TrainConfig
+    from labkit.sft.train import use_bf16
+
+    for flags, bf16 in (({"avx2"}, False), ({"avx2", "avx512f", "avx512_bf16"}, True), ({"avx2", "amx_bf16"}, True)):
+        monkeypatch.setattr(doctor, "_cpu_flags", lambda flags=flags: flags)
+        line = next(c for c in doctor.run_checks(load_models=False) if c.item == "training precision on cpu")
+        assert line.detail.startswith("bf16" if bf16 else "fp32"), line
+    # on this machine the doctor and the trainer agree
+    monkeypatch.undo()
+    line = next(c for c in doctor.run_checks(load_models=False) if c.item == "training precision on cpu")
+    if not __import__("torch").cuda.is_available():
+        assert line.detail.startswith("bf16") == use_bf16(TrainConfig(run_name="t")) == models.cpu_has_bf16()
+
+
 def test_models_list():
     result = _labkit("models")
     assert result.returncode == 0
