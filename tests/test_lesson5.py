@@ -165,3 +165,7 @@ def test_readings_follow_the_numbers():
     assert "clearly more right pairs" in R.read_teachers(audits, {})
     audits["teacher"]["right_raw"] = 0.3
     assert "fine-tuning did not make a better teacher" in R.read_teachers(audits, {})
+    audits["teacher"]["right_raw"], audits["base-teacher"]["right_raw"] = 16 / 48, 14 / 48  # two pairs apart
+    assert "about as many right pairs" in R.read_teachers(audits, {})
+    audits["teacher"]["right_raw"] = 18 / 48
+    assert "somewhat more right pairs" in R.read_teachers(audits, {})

@@ -13,8 +13,11 @@ from labkit.lessons.lesson5 import SELF_CHECK_LIFT
 
 #: a filter "cleans" when the share of right pairs in what it keeps rises by this much
 CLEANER = 0.05
-#: a student (or teacher) is ahead when it beats the other by this many points of fields right
+#: a student is ahead when it beats the other by this many points of fields right (90 questions)
 AHEAD = 0.02
+#: teachers are compared on a few dozen pairs (one pair of 48 is 2 points): under 5 points apart they
+#: are level, 10 or more is a clear gap
+TEACHER_LEVEL, TEACHER_CLEAR = 0.05, 0.10
 
 
 def _pct(x: float | None) -> str:
@@ -108,9 +111,11 @@ def read_teachers(audits: dict[str, dict], names: dict[str, str]) -> str:
     if "teacher" not in audits or "base-teacher" not in audits:
         return ""
     t, b = audits["teacher"]["right_raw"], audits["base-teacher"]["right_raw"]
-    verdict = ("the teacher that learnt the domain wrote clearly more right pairs" if t - b >= AHEAD else
-               "the base model wrote *more* right pairs: fine-tuning did not make a better teacher here" if b - t >= AHEAD
-               else "the two teachers wrote about as many right pairs")
+    verdict = ("the teacher that learnt the domain wrote clearly more right pairs" if t - b >= TEACHER_CLEAR else
+               "the teacher that learnt the domain wrote somewhat more right pairs" if t - b >= TEACHER_LEVEL else
+               "the base model wrote *more* right pairs: fine-tuning did not make a better teacher here"
+               if b - t >= TEACHER_LEVEL else
+               "the two teachers wrote about as many right pairs overall (a gap of two or three pairs of 48)")
     kt, kb = audits["teacher"]["stages"][-1], audits["base-teacher"]["stages"][-1]
     return (f"On the very same questions, {names.get('teacher', 'the teacher')} wrote **{_pct(t)}** right pairs and "
             f"{names.get('base-teacher', 'the base model')} **{_pct(b)}**: {verdict}. After every filter, "

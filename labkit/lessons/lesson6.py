@@ -22,27 +22,15 @@ number of training tokens: lesson 2's arm saw 480 rows of ~73 tokens (60 steps o
 a RAFT arm sees 96 rows of ~360 tokens (24 steps of 4, ~35k tokens: an oracle or distractor-only
 context of four or five ~160-character chunks, the quote and the JSON).
 
-Cold cost of the default full plan, an estimate from token counts, not a measurement: the smoke
-run shared the two cores with a full-profile run of another lesson (load average 6-10), which
-made every step and answer 10-20x slower than on quiet cores, so its seconds are useless for
-sizing (6 steps of lesson 2's smoke arm: 4 min 21 s). What it did give: a RAFT step of 4 rows is
-~1,480 tokens (~370 per row); a quoting target is 38-73 tokens (median 52) against 18-24 for the
-JSON alone (measured on 96 built rows: row median 342 tokens, max 493).
-Scaled by the quiet measurements already in ``runs/`` (lesson 2's r16: 35k training tokens in ~3
-minutes, ~195 tokens/s; lesson 1's RAG answers: ~0.3 s + 4.8 ms per prompt token, 1.6-1.9 s at
-~300 tokens):
-
-* two RAFT arms (P = 0.7, 1.0), 35k training tokens + 3 validations of 16 rows each: ~3.5 min
-  each, ~7 min;
-* answers, 30 questions: base + RAG ~40 s; domain FT without / with RAG / without the oracle ~1.6
-  min; four RAFT evaluations (with and without the oracle, ~260-token prompts, up to ~70 new
-  tokens per batch, ~2.6 s per answer) ~5.3 min: ~7.5 min;
-* embedding the 1,890 chunks once (then cached under ``~/.cache/labkit/rag``) ~1-2 min; loads and
-  row building ~0.5 min.
-
-About 16 minutes with lesson 2's run cached (+3 minutes if it must train), at the edge of the
-15-minute budget: ``test_rows=24`` brings it to ~15. ``go_further`` adds the P = 0 and 0.4 arms
-(~3.5 min of training and ~2.6 min of answers each) and the base model without the oracle.
+Cold cost of the default full plan, measured (``labkit run lesson6 --profile full`` with lesson 2's
+r16 cached, nothing else, on a quiet 2-core host with AVX2 only, where lesson 2 itself takes 47.8
+minutes cold): **942 s (15.7 minutes)**. The two RAFT arms trained in 4 min 44 s and 4 min 58 s
+(11.8-12.4 s per step of 4 rows of ~345 tokens, three validations included); everything else
+(embedding the 1,890 passages once, loads, building rows, eight evaluations of 30 answers) took
+the remaining ~6 minutes: 1.0 s per answer for base + RAG, 0.4 / 0.8 s for the domain fine-tune
+without / with passages, 1.75-2.24 s for a RAFT answer (it quotes before the JSON). Without
+lesson 2's run, add its r16 arm (about 6 minutes on that host). ``go_further`` adds the P = 0 and
+0.4 arms (about 5 minutes of training and 2 of answers each) and the base model without the oracle.
 
 >>> plan = Plan.for_profile("smoke")                      # doctest: +SKIP
 >>> results = run(plan, board)                             # doctest: +SKIP
@@ -127,7 +115,7 @@ class Plan:
                        go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
-        # sized from the smoke timings in the module docstring: ~15 minutes cold with lesson 2 cached
+        # 15.7 minutes cold with lesson 2 cached (module docstring)
         return cls("full", raft_rows=96, val_rows=16, test_rows=30, max_steps=24, go_further=go_further)
 
     @property
