@@ -20,6 +20,8 @@ def test_plans():
     assert further.raft_arms() == ["raft-p0", "raft-p40", "raft-p70", "raft-p100"]
     assert "go further" in FULL.describe() and "P = 0, 0.4, 0.7, 1" in further.describe()
     assert FULL.test_rows % 3 == 0  # balanced over the three question kinds
+    # the full plan's answers keep the length they were cached with; only smoke shortens them
+    assert FULL.answer_tokens == L.COT_TOKENS and SMOKE.answer_tokens < L.COT_TOKENS
     with pytest.raises(ValueError, match="profile='huge'"):
         L.Plan.for_profile("huge")
 

@@ -27,12 +27,14 @@ from types import ModuleType
 from labkit.errors import UsageError
 
 #: lesson id -> module under labkit.lessons, in course order. A lesson is registered once its notebook
-#: has landed executed. In progress (module and tests here, notebook not yet committed): lesson5, lesson6.
+#: has landed executed.
 LESSONS: dict[str, str] = {
     "lesson1": "labkit.lessons.lesson1",
     "lesson2": "labkit.lessons.lesson2",
     "lesson3": "labkit.lessons.lesson3",
     "lesson4": "labkit.lessons.lesson4",
+    "lesson5": "labkit.lessons.lesson5",
+    "lesson6": "labkit.lessons.lesson6",
     "lesson6b": "labkit.lessons.lesson6b",
 }
 

@@ -103,7 +103,7 @@ class Plan:
     def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
-            return cls("smoke", n_tasks=6, student_steps=3, val_rows=8, test_rows=6, contrast_rows=4,
+            return cls("smoke", n_tasks=6, student_steps=3, val_rows=8, test_rows=3, contrast_rows=2,
                        go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")

@@ -91,6 +91,8 @@ class Plan:
         corpus_docs: index only the passages of this many documents (those of the test and
             training questions first); ``None``: the whole formulary (the smoke profile keeps
             the embedding step to seconds).
+        answer_tokens: new tokens a RAFT answer may take (quote, then JSON); the smoke profile
+            halves it, since a model trained for four steps quotes nothing and runs to the limit.
     """
 
     profile: str
@@ -106,13 +108,15 @@ class Plan:
     corpus_docs: int | None = None
     seed: int = 0
     go_further: bool = False
+    answer_tokens: int = COT_TOKENS
 
     @classmethod
     def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
-            return cls("smoke", raft_rows=24, val_rows=6, test_rows=3, max_steps=6, corpus_docs=40,
-                       go_further=go_further)
+            # sized for nbval's 3-minute budget: a RAFT step of 4 rows of ~350 tokens is ~12 s on 2 cores
+            return cls("smoke", raft_rows=8, val_rows=4, test_rows=3, max_steps=4, batch_size=2, corpus_docs=40,
+                       answer_tokens=48, go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         # 15.7 minutes cold with lesson 2 cached (module docstring)
@@ -280,7 +284,8 @@ def prompts_for(kind: str, rows: list[dict], contexts) -> list[list[dict]] | Non
     raise UsageError(f"kind={kind!r}: expected 'plain', 'rag' or 'raft'")
 
 
-def evaluate(name: str, model, rows: list[dict], contexts=None, kind: str = "rag", run=None) -> dict:
+def evaluate(name: str, model, rows: list[dict], contexts=None, kind: str = "rag", run=None,
+             answer_tokens: int = COT_TOKENS) -> dict:
     """One arm's answers, scored and cached (``model``: called only on a cache miss). Adds, from
     the replies: ``answer_json`` (the last line is a JSON object), the quote check, and the
     behaviour counts (right / abstained / invented / no answer)."""
@@ -289,7 +294,7 @@ def evaluate(name: str, model, rows: list[dict], contexts=None, kind: str = "rag
     from labkit.rag.raft import quote_check
 
     messages = prompts_for(kind, rows, contexts)
-    max_new = COT_TOKENS if kind == "raft" else None
+    max_new = answer_tokens if kind == "raft" else None
     key = _key(run.path.name if run else MODEL, kind, messages or [r["id"] for r in rows], max_new)
     folder = run.path / "evals" if run else paths.runs_dir() / "lesson6-evals"
 
@@ -383,8 +388,9 @@ def run(plan: Plan, board=None, log=print, lab: Lab | None = None) -> dict:
             f"rows {lengths[arm]['min']}-{lengths[arm]['max']} tokens (median {lengths[arm]['median']:.0f}), "
             f"{r.summary['wall_seconds'] / max(1, r.summary['steps']):.1f} s per step")
         model = lambda r=r: lab.tuned(r)  # noqa: E731
-        evals[arm] = evaluate(arm, model, rows, contexts, kind="raft", run=r)
-        no_oracle[arm] = evaluate(f"{arm}-no-oracle", model, rows, missing, kind="raft", run=r)
+        evals[arm] = evaluate(arm, model, rows, contexts, kind="raft", run=r, answer_tokens=plan.answer_tokens)
+        no_oracle[arm] = evaluate(f"{arm}-no-oracle", model, rows, missing, kind="raft", run=r,
+                                  answer_tokens=plan.answer_tokens)
         note(arm)
     return {"plan": plan, "runs": runs, "evals": evals, "no_oracle": no_oracle, "retrieval": retrieval,
             "rows": rows, "lengths": lengths, "contexts": contexts, "missing": missing}
