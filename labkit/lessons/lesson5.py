@@ -33,17 +33,15 @@ category it drops 5, 3 of them wrong (42% -> 42%). A self-check threshold of 0.5
 (77%); the calibrated share drops 3 of 18, 2 of them wrong. The grounding check caught every wrong
 pair that reached it both times; the set kept grows from 1 pair to 7 (all right).
 
-Cost of the default full plan, cold, on 2 quiet cores - an estimate from single-thread CPU seconds
-measured in the trials (pipeline: 7.3 CPU-s per pair for the base arm with every stage; the
-fine-tune's answers 2.0, the critic 1.4, a self-check 1.2 CPU-s per pair), 2 threads counted as
-1.5x one: the two pipeline arms over 48 shared questions ~6 min; the grounding and persona
-contrasts (24 pairs each) ~0.5 min; three students of 20 steps ~4 min (lesson 2: a 60-step LoRA
-arm ~3 min); three evaluations on 90 test questions ~4.5 min (the base model's is lesson 2's,
-cached): **about 15 minutes** when lesson 2 has run (its full fine-tune trains here otherwise,
-~15 minutes more). The students' comparison then rests on the teacher's filtered set: the trial
-kept 7 of 24 (29%), so about 14 filtered rows from 48 pairs (the gold student gets as many real
-rows, the raw one all 48); each student makes 160 row-passes (20 steps of 8) over its set. The
-slower arms (students of the base's set and of a persona-off set) are ``go_further``.
+Cost of the default full plan, cold, measured (``labkit run lesson5 --profile full`` with lesson 2's
+full fine-tune cached, on a quiet 2-core host with AVX2 only): **745 s (12.4 minutes)**. The
+teacher's 48 pairs took 74 s to generate (38.7 pairs per minute) and 136 s through every filter;
+the base teacher's 109 s to generate; the three students of 20 steps 1.5-2 minutes each; the rest
+is the contrasts and three evaluations of 90 answers. Without lesson 2's run its full fine-tune
+trains here first (about 6.5 minutes more on that host). The teacher kept 13 of its 48 pairs
+(27%), so the filtered and gold students see 13 rows and the raw one 48; each makes 160 row-passes
+(20 steps of 8) over its set. The slower arms (students of the base's set and of a persona-off
+set) are ``go_further``.
 
 Everything is cached: pipeline runs and training runs by config, evaluations beside their runs.
 
