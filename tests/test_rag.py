@@ -121,9 +121,10 @@ def test_dense_embeddings_are_cached_for_embedded_models(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
     pas = chunk_documents(TINY_DOCS)
     first = DenseRetriever(pas, model="minilm-l6")
-    assert len(list((tmp_path / "rag").glob("minilm-l6-*.pt"))) == 1
+    assert len(list((tmp_path / "rag").glob("minilm-l6-*.safetensors"))) == 1
     again = DenseRetriever(pas, model="minilm-l6")
     assert (again.embeddings == first.embeddings).all()
+    assert not list((tmp_path / "rag").glob("*.pt"))  # safetensors only: nothing a pickle loader would read
     assert again.retrieve("Why does bread rise?", 1)[0].doc_id == "bread"
 
 

@@ -89,8 +89,6 @@ class DenseRetriever(Retriever):
         ``cache_dir()/rag``: encoding the formulary's ~1,100 passages takes 20-70 s on two cores,
         reading them back milliseconds. A folder or a model object (perhaps just fine-tuned) is
         always encoded afresh."""
-        import torch
-
         from labkit.models import EMBEDDED, load_embedder
 
         super().__init__(passages, with_title)
@@ -98,14 +96,18 @@ class DenseRetriever(Retriever):
         self.model = model = load_embedder(name) if name is not None else model
         path = _cache_path(name, self.texts()) if cache and name in EMBEDDED else None
         if path is not None and path.is_file():
-            self.embeddings = torch.load(path)
+            from safetensors.torch import load_file
+
+            self.embeddings = load_file(str(path))["embeddings"]  # safetensors: no pickle is ever loaded
             return
         self.embeddings = model.encode_document(self.texts(), batch_size=batch_size, convert_to_tensor=True,
                                                 normalize_embeddings=True, show_progress_bar=False)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             staging = path.with_suffix(f".{os.getpid()}.tmp")
-            torch.save(self.embeddings.cpu(), staging)
+            from safetensors.torch import save_file
+
+            save_file({"embeddings": self.embeddings.cpu().contiguous()}, str(staging))
             os.replace(staging, path)  # atomic: a half-written cache is never read
 
     def updated(self, passages: list[dict]) -> "DenseRetriever":
@@ -140,7 +142,7 @@ def _cache_path(model_name: str, texts: list[str]) -> Path:
     from labkit.paths import cache_dir
 
     digest = hashlib.sha256(json.dumps([model_name, texts]).encode()).hexdigest()[:16]
-    return cache_dir() / "rag" / f"{model_name}-{digest}.pt"
+    return cache_dir() / "rag" / f"{model_name}-{digest}.safetensors"
 
 
 class BM25Retriever(Retriever):
