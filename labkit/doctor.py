@@ -55,10 +55,12 @@ def run_checks(load_models: bool = True) -> list[Check]:
         "4-bit NF4 on CPU", "bitsandbytes needs AVX2 on x86" + (
             "; AVX512-BF16 present: fast bf16 path" if "avx512_bf16" in flags else ""),
     ))
-    # which compute path training takes here (labkit.sft.train.use_bf16 decides the same way)
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
-        path = ("bf16 autocast (" + " and ".join(f for f in ("avx512_bf16", "amx_bf16") if f in flags)
-                + ": native bf16 dot products)")
+    # which compute path training takes here (labkit.sft.train.use_bf16 reads the same flags)
+    from labkit.models import BF16_FLAGS
+
+    native = [f for f in BF16_FLAGS if f in flags]
+    if native:
+        path = f"bf16 autocast ({' and '.join(native)}: native bf16 dot products)"
     else:
         path = ("fp32 (no AVX512-BF16 or AMX: bf16 matmuls would be emulated, slower than fp32; "
                 "`precision: bf16` in a run config forces it anyway)")

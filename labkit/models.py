@@ -331,13 +331,17 @@ def _bf16_ok(device: str) -> bool:
     return cpu_has_bf16()
 
 
+#: /proc/cpuinfo flags that give native bf16 dot products (``labkit doctor`` names them too)
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return any(f" {flag}" in flags for flag in BF16_FLAGS)
 
 
 def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None):
