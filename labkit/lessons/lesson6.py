@@ -120,7 +120,7 @@ class Plan:
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         # 15.7 minutes cold with lesson 2 cached (module docstring)
-        return cls("full", raft_rows=96, val_rows=16, test_rows=30, max_steps=24, go_further=go_further)
+        return cls("full", raft_rows=96, val_rows=12, test_rows=30, max_steps=24, go_further=go_further)
 
     @property
     def lesson2(self) -> Lesson2Arm:
@@ -196,7 +196,7 @@ def raft_train_config(p: float, plan: Plan) -> TrainConfig:
     """LoRA r16 at lesson 2's rate; only the data (its P) differs between RAFT arms."""
     return TrainConfig(run_name=f"lesson6-{raft_arm(p)}", method="lora", rank=16, learning_rate=LORA_LR, epochs=1,
                        max_steps=plan.max_steps, batch_size=plan.batch_size, seed=plan.seed,
-                       early_stopping_patience=None, eval_every=max(2, plan.max_steps // 3), max_length=512)
+                       early_stopping_patience=None, eval_every=max(2, plan.max_steps // 2), max_length=512)
 
 
 def finetune_data(plan: Plan) -> tuple[list[dict], list[dict]]:
