@@ -23,12 +23,14 @@ a RAFT arm sees 96 rows of ~360 tokens (24 steps of 4, ~35k tokens: an oracle or
 context of four or five ~160-character chunks, the quote and the JSON).
 
 Cold cost of the default full plan, measured (``labkit run lesson6 --profile full`` with lesson 2's
-r16 cached, nothing else, on a quiet 2-core host with AVX2 only, where lesson 2 itself takes 47.8
-minutes cold): **942 s (15.7 minutes)**. The two RAFT arms trained in 4 min 44 s and 4 min 58 s
-(11.8-12.4 s per step of 4 rows of ~345 tokens, three validations included); everything else
-(embedding the 1,890 passages once, loads, building rows, eight evaluations of 30 answers) took
-the remaining ~6 minutes: 1.0 s per answer for base + RAG, 0.4 / 0.8 s for the domain fine-tune
-without / with passages, 1.75-2.24 s for a RAFT answer (it quotes before the JSON). Without
+r16 cached, nothing else, on a 2-core host with AVX2 only, where lesson 2 itself takes 47.8 minutes
+cold): **1,146 s (19.1 minutes)**. The two RAFT arms trained in 5 min 31 s and 5 min 47 s
+(13.7-14.3 s per step of 4 rows of ~345 tokens, two validations of 12 rows included); everything
+else (embedding the 1,890 passages once, loads, building rows, eight evaluations of 30 answers)
+took the rest: 1.3 s per answer for base + RAG, 0.6 / 1.1 s for the domain fine-tune without /
+with passages, 2.4-2.7 s for a RAFT answer (it quotes before the JSON). The host drifts: the day
+before it answered the same questions 1.25-1.4x faster, and the plan, then with three validations
+of 16 rows, took 942 s. Without
 lesson 2's run, add its r16 arm (about 6 minutes on that host). ``go_further`` adds the P = 0 and
 0.4 arms (about 5 minutes of training and 2 of answers each) and the base model without the oracle.
 
@@ -119,7 +121,7 @@ class Plan:
                        answer_tokens=48, go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
-        # 15.7 minutes cold with lesson 2 cached (module docstring)
+        # 15.7-19.1 minutes cold with lesson 2 cached, depending on the host's day (module docstring)
         return cls("full", raft_rows=96, val_rows=12, test_rows=30, max_steps=24, go_further=go_further)
 
     @property
