@@ -32,7 +32,7 @@ def test_finetuned_arm_is_lesson2_r16():
     assert (len(train_rows), len(val_rows)) == (480, 48)
     assert run_dir(cfg, train_rows, val_rows).name == "lesson2-r16-d0ddf1dd9b"  # lesson 2's committed run
     smoke = L.finetune_config(L.Plan.for_profile("smoke"))
-    assert smoke.max_steps == 6 and smoke.eval_every == 2
+    assert smoke.max_steps == 4 and smoke.eval_every == 2
 
 
 def _eval(accuracy=0.0, facts=0.0, json_valid=0.0, schema=0.0, tokens=300.0, seconds=3.0):

@@ -52,8 +52,8 @@ class Plan:
     def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
-            # lesson 2's smoke run (48 rows, 6 steps) is the adapter; k=5 is left to the full profile
-            return cls("smoke", test_rows=3, stale_facts=2, ks=(1, 3), train_rows=48, val_rows=12, max_steps=6,
+            # lesson 2's smoke run (32 rows, 4 steps) is the adapter; k=5 is left to the full profile
+            return cls("smoke", test_rows=3, stale_facts=2, ks=(1, 3), train_rows=32, val_rows=4, max_steps=4,
                        go_further=go_further)
         # Generation is the cost, and it grows with the prompt: measured on one busy core, 2.3 s per
         # answer at k=1, 3.8 s at k=3, 4.6 s at k=5, 7.3 s with the careful prompt at k=3. Seven arms

@@ -76,7 +76,7 @@ class Lesson2Arm:
     max_steps: int | None
 
 
-LESSON2 = {"smoke": Lesson2Arm(48, 12, 18, 6), "full": Lesson2Arm(480, 48, 90, None)}
+LESSON2 = {"smoke": Lesson2Arm(32, 4, 3, 4), "full": Lesson2Arm(480, 48, 90, None)}
 LESSON2_LRS = {"lora": 1e-3, "full": 2.5e-4}
 
 

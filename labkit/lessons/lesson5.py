@@ -123,12 +123,12 @@ def teacher_train_config(profile: str) -> tuple[TrainConfig, list[dict], list[di
     lesson 2): the same TrainConfig, run name and rows, so its cached run (``runs/lesson2-full-<hash>``)
     is reused. It matches ``lesson2.arm_config("full", lesson2.Plan.for_profile(profile))`` and
     ``lesson2.data(...)``: full, 480 rows, one epoch (60 steps of 8), rate 2.5e-4, an evaluation
-    every 12 steps; smoke: 48 rows, 6 steps, an evaluation every 2."""
+    every 12 steps; smoke: 32 rows, 4 steps, an evaluation every 2."""
     from labkit.data import formulary
     from labkit.evaluate.domain import balanced
 
     if profile == "smoke":
-        train_n, val_n, max_steps, eval_every = 48, 12, 6, 2
+        train_n, val_n, max_steps, eval_every = 32, 4, 4, 2
     else:
         train_n, val_n, max_steps, eval_every = 480, 48, None, 12
     config = TrainConfig(run_name="lesson2-full", method="full", learning_rate=2.5e-4, epochs=1, max_steps=max_steps,
@@ -141,8 +141,11 @@ def fine_tuned_teacher(plan: Plan, board=None) -> Run:
     process, exactly as lesson 2 trains it) only when lesson 2 has not run yet."""
     from labkit.sft import train_isolated
 
+    from labkit.sft.train import train
+
     config, train_rows, val_rows = teacher_train_config(plan.profile)
-    return train_isolated(config, train_rows, val_rows, board=board, label="teacher: lesson2-full")
+    trainer = train if plan.profile == "smoke" else train_isolated  # as lesson 2 does: in-process in smoke
+    return trainer(config, train_rows, val_rows, board=board, label="teacher: lesson2-full")
 
 
 def synth_config(plan: Plan, arm: str = "teacher", stronger: Run | None = None) -> SynthConfig:

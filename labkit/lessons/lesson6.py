@@ -75,7 +75,7 @@ class Lesson2Arm:
     max_steps: int | None
 
 
-LESSON2 = {"smoke": Lesson2Arm(48, 12, 6), "full": Lesson2Arm(480, 48, None)}
+LESSON2 = {"smoke": Lesson2Arm(32, 4, 4), "full": Lesson2Arm(480, 48, None)}
 
 
 @dataclass(frozen=True)

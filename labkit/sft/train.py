@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -81,8 +82,12 @@ def build_model(config: TrainConfig):
         model.train()
         return model, loaded.tokenizer
     if config.method == "qlora":
-        # (casts norms to fp32 and, with checkpointing, lets gradients reach the adapters' inputs)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.resolved_gradient_checkpointing())
+        # (casts norms to fp32 and, with checkpointing, lets gradients reach the adapters' inputs).
+        # PEFT still calls transformers' old checkpointing name; its FutureWarning is not the user's to act on.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing_enable.*deprecated", category=FutureWarning)
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=config.resolved_gradient_checkpointing())
     settings = dict(bias="none")
     settings.update(pass_through(LoraConfig, config.lora))  # lora: section (checked in TrainConfig)
     try:
