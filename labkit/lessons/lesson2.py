@@ -2,7 +2,7 @@
 
 Every arm fine-tunes SmolLM2-135M-Instruct on the Northwind formulary's JSON task with the same
 rows, steps, batch and seed; only the method and rank change. Each arm trains in its own
-process (:func:`labkit.sft.isolate.train_isolated`) so its peak memory is its own, and is cached by
+process (:func:`labkit.sft.isolate.train_arm`; smoke: in this one) so its peak memory is its own, and is cached by
 config hash, so re-running the notebook (or ``labkit run lesson2`` beforehand) costs nothing.
 Evaluations are cached next to the run they judge.
 
@@ -48,8 +48,8 @@ class Plan:
     def for_profile(cls, profile: str | None = None) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
-            # CI checks that every cell runs and loss falls (it does by step 4), not memory: arms train in
-            # this process (a child costs ~18 s of imports on 2 cores) on what shows that much
+            # CI checks that every cell runs and loss falls (it does by step 4), not memory: so the arms
+            # train in this process (see labkit.sft.isolate.train_arm) on what shows that much
             return cls("smoke", train_rows=32, val_rows=4, test_rows=3, epochs=1, max_steps=4, isolate=False)
         # 60 steps per arm: about 3 minutes for a LoRA arm on a quiet 2-core laptop (measured).
         return cls("full", train_rows=480, val_rows=48, test_rows=90, epochs=1, max_steps=None)
@@ -98,13 +98,11 @@ def arm_config(arm: str, plan: Plan) -> TrainConfig:
 def train_arms(plan: Plan, arms, board=None, retrain: bool = False) -> dict[str, Run]:
     """Train (or reuse) each arm, in its own process unless ``plan.isolate`` is off, drawing all
     curves on one board. Either way the run folder is the same (its hash is config and rows)."""
-    from labkit.sft import train_isolated
-    from labkit.sft.train import train
+    from labkit.sft import train_arm
 
     train_rows, val_rows, _ = data(plan)
-    trainer = train_isolated if plan.isolate else train
-    return {arm: trainer(arm_config(arm, plan), train_rows, val_rows, board=board, label=arm, retrain=retrain)
-            for arm in arms}
+    return {arm: train_arm(arm_config(arm, plan), train_rows, val_rows, isolate=plan.isolate, board=board,
+                           label=arm, retrain=retrain) for arm in arms}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ class Plan:
     batch_size: int = 8
     seed: int = 0
     go_further: bool = False  # also full FT + mix, and LoRA r16 retrained with the probe curve
+    isolate: bool = True      # arms without the probe curve in their own process, as lesson 2 trains them
 
     @classmethod
     def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
@@ -71,7 +72,7 @@ class Plan:
         if profile == "smoke":
             # lesson 2's smoke sizes, so CI shares the reused arms' runs with lesson 2
             return cls("smoke", train_rows=32, val_rows=4, test_rows=3, probe_items=30, epochs=1, max_steps=4,
-                       less_step=2, go_further=go_further)
+                       less_step=2, go_further=go_further, isolate=False)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         # lesson 2's full sizes: 480 rows, one epoch = 60 steps of 8, 90 test questions
@@ -166,8 +167,8 @@ def arm_config(arm: str, plan: Plan) -> TrainConfig:
 
 def train_arm(arm: str, plan: Plan, board=None, retrain: bool = False):
     """Train (or reuse) one arm. Curve arms train in this process with the probe attached;
-    the others in their own process, exactly as lesson 2 trains them (in this one in smoke)."""
-    from labkit.sft import train_isolated
+    the others as lesson 2 trains them (``plan.isolate``: own process; smoke: this one)."""
+    from labkit.sft import train_arm
 
     config = arm_config(arm, plan)
     _, val_rows, test_rows = data(plan)
@@ -178,11 +179,7 @@ def train_arm(arm: str, plan: Plan, board=None, retrain: bool = False):
 
         probe = ProbeCallback(probe_items(plan), snapshot_steps=(plan.less_step,), domain_rows=test_rows)
         return train(config, rows, val_rows, board=board, label=arm, callbacks=[probe], retrain=retrain)
-    if plan.profile == "smoke":  # CI: no memory is read, and a child process costs ~18 s of imports
-        from labkit.sft.train import train
-
-        return train(config, rows, val_rows, board=board, label=arm, retrain=retrain)
-    return train_isolated(config, rows, val_rows, board=board, label=arm, retrain=retrain)
+    return train_arm(config, rows, val_rows, isolate=plan.isolate, board=board, label=arm, retrain=retrain)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -96,13 +96,14 @@ class Plan:
     batch_size: int = 8
     seed: int = 0
     go_further: bool = False
+    isolate: bool = True   # the teacher (lesson 2's full arm) trains as lesson 2 does: own process, not in smoke
 
     @classmethod
     def for_profile(cls, profile: str | None = None, go_further: bool = False) -> "Plan":
         profile = profile or paths.profile()
         if profile == "smoke":
             return cls("smoke", n_tasks=6, student_steps=3, val_rows=8, test_rows=3, contrast_rows=2,
-                       go_further=go_further)
+                       go_further=go_further, isolate=False)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
         return cls("full", n_tasks=FULL_TASKS, student_steps=20, val_rows=24, test_rows=90, contrast_rows=24,
@@ -139,13 +140,10 @@ def teacher_train_config(profile: str) -> tuple[TrainConfig, list[dict], list[di
 def fine_tuned_teacher(plan: Plan, board=None) -> Run:
     """Lesson 2's full fine-tune for this profile: reused from its cache, trained here (in its own
     process, exactly as lesson 2 trains it) only when lesson 2 has not run yet."""
-    from labkit.sft import train_isolated
-
-    from labkit.sft.train import train
+    from labkit.sft import train_arm
 
     config, train_rows, val_rows = teacher_train_config(plan.profile)
-    trainer = train if plan.profile == "smoke" else train_isolated  # as lesson 2 does: in-process in smoke
-    return trainer(config, train_rows, val_rows, board=board, label="teacher: lesson2-full")
+    return train_arm(config, train_rows, val_rows, isolate=plan.isolate, board=board, label="teacher: lesson2-full")
 
 
 def synth_config(plan: Plan, arm: str = "teacher", stronger: Run | None = None) -> SynthConfig:

@@ -4,7 +4,8 @@ One idea per module:
 
 * :mod:`labkit.config`          - ``TrainConfig`` (shared config base; every field documented)
 * :mod:`labkit.sft.train`       - ``train()``: SFTTrainer + PEFT + bitsandbytes on the run protocol
-* :mod:`labkit.sft.isolate`     - ``train_isolated()``: the same in a child process (honest memory)
+* :mod:`labkit.sft.isolate`     - ``train_isolated()``: the same in a child process (honest memory);
+                                  ``train_arm()``: either, as a plan's ``isolate`` says
 * :mod:`labkit.sft.run`         - ``Run``: a finished run; ``load()`` / ``merge()`` the model
 * :mod:`labkit.sft.tokenize`    - chat rows -> token ids with an answer-only loss mask
 * :mod:`labkit.sft.loss`        - the answer-only LM head loss used on a single CPU process
@@ -17,7 +18,7 @@ One idea per module:
 
 from labkit.config import TrainConfig
 
-__all__ = ["Run", "TrainConfig", "train_isolated"]
+__all__ = ["Run", "TrainConfig", "train_arm", "train_isolated"]
 
 
 def __getattr__(name: str):
@@ -29,8 +30,8 @@ def __getattr__(name: str):
         return Run
     # train_isolated imports TRL and transformers: only when asked for. (No lazy "train": the name
     # belongs to the submodule labkit.sft.train, so the function is imported from there.)
-    if name == "train_isolated":
-        from labkit.sft.isolate import train_isolated
+    if name in ("train_isolated", "train_arm"):
+        from labkit.sft import isolate
 
-        return train_isolated
+        return getattr(isolate, name)
     raise AttributeError(name)
