@@ -22,17 +22,17 @@ number of training tokens: lesson 2's arm saw 480 rows of ~73 tokens (60 steps o
 a RAFT arm sees 96 rows of ~360 tokens (24 steps of 4, ~35k tokens: an oracle or distractor-only
 context of four or five ~160-character chunks, the quote and the JSON).
 
-Cold cost of the default full plan, measured (``labkit run lesson6 --profile full`` with lesson 2's
-r16 cached, nothing else, on a 2-core host with AVX2 only, where lesson 2 itself takes 47.8 minutes
-cold): **1,146 s (19.1 minutes)**. The two RAFT arms trained in 5 min 31 s and 5 min 47 s
-(13.7-14.3 s per step of 4 rows of ~345 tokens, two validations of 12 rows included); everything
-else (embedding the 1,890 passages once, loads, building rows, eight evaluations of 30 answers)
-took the rest: 1.3 s per answer for base + RAG, 0.6 / 1.1 s for the domain fine-tune without /
-with passages, 2.4-2.7 s for a RAFT answer (it quotes before the JSON). The host drifts: the day
-before it answered the same questions 1.25-1.4x faster, and the plan, then with three validations
-of 16 rows, took 942 s. Without
-lesson 2's run, add its r16 arm (about 6 minutes on that host). ``go_further`` adds the P = 0 and
-0.4 arms (about 5 minutes of training and 2 of answers each) and the base model without the oracle.
+Cold cost of the default full plan, measured twice on the same 2-core host with AVX2 only
+(``labkit run lesson6 --profile full`` with lesson 2's r16 cached, nothing else), whose speed drifts
+from day to day (its fp32 matmul peak, measured the same day): **606 s (10.1 minutes)** at
+180 GFLOP/s, 1,146 s (19.1 minutes) at 62 GFLOP/s. On the fast day the two RAFT arms trained in
+2 min 58 s and 3 min 01 s (7.4-7.5 s per step of 4 rows of ~345 tokens, two validations of 12 rows
+included; 13.7-14.3 s on the slow day); everything else (embedding the 1,890 passages once, loads,
+building rows, eight evaluations of 30 answers) took the rest: 0.7 s per answer for base + RAG,
+0.3 / 0.6 s for the domain fine-tune without / with passages, 1.2 s for a RAFT answer (it quotes
+before the JSON). Same answers, to the point, on both days. Without
+lesson 2's run, add its r16 arm (3-6 minutes, by the day). ``go_further`` adds the P = 0 and 0.4
+arms (3-5 minutes of training and 1-2 of answers each) and the base model without the oracle.
 
 >>> plan = Plan.for_profile("smoke")                      # doctest: +SKIP
 >>> results = run(plan, board)                             # doctest: +SKIP
@@ -121,7 +121,7 @@ class Plan:
                        answer_tokens=48, go_further=go_further)
         if profile != "full":
             raise UsageError(f"profile={profile!r}: expected 'smoke' or 'full'")
-        # 15.7-19.1 minutes cold with lesson 2 cached, depending on the host's day (module docstring)
+        # 10.1 minutes cold with lesson 2 cached (19.1 on the same host's slow day: module docstring)
         return cls("full", raft_rows=96, val_rows=12, test_rows=30, max_steps=24, go_further=go_further)
 
     @property
