@@ -30,7 +30,7 @@ def test_plans():
     with pytest.raises(ValueError, match="profile='huge'"):
         L.Plan.for_profile("huge")
     # go-further arms are off by default and on with the flag
-    slow = {"noisy-epoch", "full-2e-05", "clean-1000", "epochs-val10"}
+    slow = {"batch-1", "noisy-epoch", "full-2e-05", "clean-1000", "epochs-val10"}
     assert not slow & set(L.arm_names(FULL))
     assert slow <= set(L.arm_names(FULL, go_further=True))
 
@@ -379,6 +379,11 @@ def test_read_batch_follows_the_numbers():
     odd = {"clean-96": _batch(8, 0.3, 0.20, 0.30, 12), "batch-1": _batch(1, 0.29, 0.05, 0.31, 96)}
     text = R.read_batch({"plan": FULL, "batch": odd})
     assert "about as fast per example" in text and "unexpectedly, the smoother" in text and "about the same place" in text
+    # off by default: the reading says how to run it, the claims table says it was not run (and no "why")
+    assert "set `GO_FURTHER = True`" in R.read_batch({"plan": FULL, "batch": {}})
+    row = [c for c in L.claims({"plan": FULL, "runs": {}, "evals": {}}) if c.claim == "batch 4-8 is the usual choice"]
+    assert row and row[0].held is None and row[0].verdict == "not run (go further)"
+    assert "batch 4-8" not in R.read_claims({"plan": FULL, "runs": {}, "evals": {}})
 
 
 def test_read_claims_explains_only_what_did_not_hold():

@@ -23,13 +23,16 @@ wherever two experiments need the same thing:
 * the secondary arms (learning rate, batch size) are judged on validation loss and on 30 of the 90
   test questions; the epoch arms on validation loss alone.
 
-Cold cost of the default full plan, an estimate (not yet measured) from lesson 2's ~3 s per step of
-8 rows and ~1-2 s per generated answer on two quiet cores: about 150-190 steps of 8 (32 + 32 + 12 +
-3 x 12, plus 40-80 in the epoch arm, wherever it stops), 96 steps of 1 and about 390 test answers
-(3 x 90 + 4 x 30): roughly 15-20 minutes when lesson 2 has run (its r16 arm and baselines reused).
+Cold cost of the default full plan, measured (``labkit run lesson3 --profile full`` with lesson 2's
+r16 run and baselines cached, on a quiet 2-core host with AVX2 only, on a day its fp32 matmul peak
+measured 174-177 GFLOP/s): 1,012 s with batch 1 in the plan; its 96 steps and 30 answers took
+121 s of that, so it moved to go further. Training is most of the wait (851 s for the eight arms,
+of which 256 s were validation passes: a 12-step arm spends half its time on four passes over
+48 rows); the answers took 155 s. On the same host's slow days (a third of that matmul speed)
+expect about twice as long.
 
-The slowest experiments are "go further" (``Plan.for_profile(go_further=True)``): the noisy set at
-its natural length (one full epoch, 165 steps), the 1,000-row point of the data-size curve, the
+The slowest experiments are "go further" (``Plan.for_profile(go_further=True)``): batch 1 against
+batch 8 over the same 96 rows, the noisy set at its natural length (one full epoch, 165 steps), the 1,000-row point of the data-size curve, the
 epoch experiment again with 10% held out instead of 20%, and full fine-tuning at the article's
 2e-5 against lesson 2's full fine-tune at 2.5e-4.
 """
@@ -169,13 +172,14 @@ class Plan:
 
     def describe(self) -> str:
         steps = math.ceil(self.clean_rows / self.batch_size)
-        extra = ("; go further: the noisy set for a full epoch, " + ", ".join(f"{n} clean rows" for n in self.further_sizes)
+        extra = (f"; go further: batch 1 vs {self.batch_size}, the noisy set for a full epoch, "
+                 + ", ".join(f"{n} clean rows" for n in self.further_sizes)
                  + ", " + " and ".join(f"{f:.0%}" for f in self.further_val_fractions) + " held out, full fine-tuning "
                  "at 2e-5") if self.go_further else " (go-further experiments off)"
         return (f"{self.profile} profile: LIMA {self.clean_rows} clean rows vs {self.noisy_source_rows} rows with planted "
                 f"noise, {steps} steps of {self.batch_size} each; data sizes "
                 f"{', '.join(str(n) for n in sorted([*self.sizes] + [self.lesson2.train_rows] * self.lesson2_point))} at one epoch; "
-                f"{len(self.learning_rates)} learning rates and batch 1 vs {self.batch_size} on {self.sweep_rows} rows; "
+                f"{len(self.learning_rates)} learning rates on {self.sweep_rows} rows; "
                 f"epochs on {self.pool_rows} rows with {' and '.join(f'{f:.0%}' for f in self.val_fractions)} held out; "
                 f"{self.test_rows} test questions "
                 f"({self.secondary_test_rows} for the secondary arms){extra}")
@@ -315,10 +319,10 @@ def arm_names(plan: Plan, go_further: bool | None = None) -> list[str]:
     """Every arm the plan trains, in the order :func:`run` trains them."""
     further = plan.go_further if go_further is None else go_further
     names = [plan.clean_arm, "noisy"] + [a for a in replace(plan, go_further=further).size_arms() if a != plan.clean_arm]
-    names += [a for a in plan.lr_arms() if a not in names] + ["batch-1"]
+    names += [a for a in plan.lr_arms() if a not in names]
     names += replace(plan, go_further=further).epoch_arms()
     if further:
-        names += ["noisy-epoch", "lesson2-full", "full-2e-05"]
+        names += ["batch-1", "noisy-epoch", "lesson2-full", "full-2e-05"]
     return list(dict.fromkeys(names))
 
 
@@ -416,7 +420,7 @@ def evaluated_arms(plan: Plan) -> list[str]:
 
 
 def secondary_arms(plan: Plan) -> list[str]:
-    return list(dict.fromkeys(plan.lr_arms() + ["batch-1"]))
+    return list(dict.fromkeys(plan.lr_arms() + (["batch-1"] if plan.go_further else [])))
 
 
 def run(plan: Plan, board=None, log=print) -> dict:
@@ -440,7 +444,7 @@ def run(plan: Plan, board=None, log=print) -> dict:
         secondary[arm] = secondary_eval(arm, runs, evals, plan)
     return {"plan": plan, "runs": runs, "evals": evals, "secondary": secondary, "lint": lint_noisy(plan),
             "epochs": epochs_summary({a: runs[a] for a in plan.epoch_arms()}, plan),
-            "batch": batch_summary({a: runs[a] for a in (plan.sweep_arm, "batch-1")}, plan)}
+            "batch": batch_summary({a: runs[a] for a in (plan.sweep_arm, "batch-1")}, plan) if "batch-1" in runs else {}}
 
 
 def go_further(plan: Plan, runs: dict[str, Run], evals: dict[str, dict], log=print) -> None:

@@ -306,6 +306,10 @@ def claims(results: dict) -> list[Claim]:
             f"{b1['roughness']:.3f} vs {b8['roughness']:.3f}, best val loss {b1['best_val_loss']:.3f} vs "
             f"{b8['best_val_loss']:.3f}",
             batch_verdict(b1, b8)))
+    elif not getattr(plan, "go_further", True):
+        rows.append(_claim("batch 4-8 is the usual choice", "4-8 typical; 1-2 when memory is tight; 16-32 may need a different rate",
+                           "QLoRA (Guanaco): batch 4 x 4 accumulation steps = 16",
+                           "batch 1 vs 8 is a go-further arm: not run by default", "not run (go further)"))
     return rows
 
 

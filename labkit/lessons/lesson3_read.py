@@ -269,6 +269,10 @@ def read_batch(results: dict) -> str:
     """Batch 1 against batch 8 over the same examples: speed per example, roughness, where they ended."""
     batch, secondary = results.get("batch") or {}, results.get("secondary") or {}
     if len(batch) != 2:
+        plan = results.get("plan")
+        if plan is not None and not plan.go_further:
+            return ("*Batch 1 is a go-further arm (its 96 one-row steps would take the default run past its "
+                    "budget): set `GO_FURTHER = True` in the first code cell to train it.*")
         return "*(the batch arms have not run yet)*"
     (arm8, b8), (arm1, b1) = sorted(batch.items(), key=lambda kv: -kv[1]["batch"])
     out = []
@@ -300,7 +304,7 @@ def read_batch(results: dict) -> str:
 
 def read_claims(results: dict) -> str:
     """Why each claim that did not hold on 135M parameters and a few CPU steps may still hold at scale."""
-    rows = [c for c in claims(results) if c.held is not True]
+    rows = [c for c in claims(results) if c.held is not True and not c.verdict.startswith("not run")]
     if not rows:
         return "Every claim held on this small model, in these short runs."
     plan, runs = results["plan"], results["runs"]
