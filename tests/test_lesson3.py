@@ -216,8 +216,8 @@ def test_run_folders_are_pinned():
     from labkit.sft.train import run_dir, split_eval
 
     expected = {"lesson2-r16": "lesson2-r16-d0ddf1dd9b", "lesson2-full": "lesson2-full-d3c682b262",
-                "clean-256": "lesson3-clean-256-ea4099a7d9", "noisy": "lesson3-noisy-8b0a28ead6",
-                "clean-96": "lesson3-clean-96-c113987923", "batch-1": "lesson3-batch-1-33339f62e2",
+                "clean-256": "lesson3-clean-256-f363a0a84b", "noisy": "lesson3-noisy-0c7976dd95",
+                "clean-96": "lesson3-clean-96-19d3cb6e9b", "batch-1": "lesson3-batch-1-2715a11868",
                 "epochs-val20": "lesson3-epochs-val20-e9ab8ee271"}
     plan = L.Plan.for_profile("full", go_further=True)
     for arm, folder in expected.items():

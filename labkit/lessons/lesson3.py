@@ -24,12 +24,13 @@ wherever two experiments need the same thing:
   test questions; the epoch arms on validation loss alone.
 
 Cold cost of the default full plan, measured (``labkit run lesson3 --profile full`` with lesson 2's
-r16 run and baselines cached, on a quiet 2-core host with AVX2 only, on a day its fp32 matmul peak
-measured 174-177 GFLOP/s): 1,012 s with batch 1 in the plan; its 96 steps and 30 answers took
-121 s of that, so it moved to go further. Training is most of the wait (851 s for the eight arms,
-of which 256 s were validation passes: a 12-step arm spends half its time on four passes over
-48 rows); the answers took 155 s. On the same host's slow days (a third of that matmul speed)
-expect about twice as long.
+r16 run and baselines cached, on a quiet 2-core host with AVX2 only, its fp32 matmul peak measured
+at 158-177 GFLOP/s that day): 1,012 s with batch 1 in the plan and four validation passes per
+short arm. Training was most of the wait (851 s for eight arms, 256 s of it validation passes: a
+12-step arm spent half its time on four passes over 48 rows); the answers took 155 s. So batch 1
+(121 s) moved to go further, which still measured 932 s, and the short arms now validate twice
+(COLD_NOTE). On the same host's slow days (a third of that matmul speed) expect about twice as
+long.
 
 The slowest experiments are "go further" (``Plan.for_profile(go_further=True)``): batch 1 against
 batch 8 over the same 96 rows, the noisy set at its natural length (one full epoch, 165 steps), the 1,000-row point of the data-size curve, the
@@ -236,8 +237,12 @@ def _steps(rows: int, batch: int, epochs: float = 1) -> int:
     return math.ceil(epochs * math.ceil(rows / batch))
 
 
-def _eval_every(steps: int, evals: int = 4) -> int:
-    """An evaluation interval that divides the run into about ``evals`` parts, ending on the last step."""
+def _eval_every(steps: int, evals: int = 2) -> int:
+    """An evaluation interval that divides the run into about ``evals`` parts, ending on the last step.
+
+    Two by default (mid-run and the end): a validation pass over 48 rows costs about as much as two
+    and a half training steps, so four passes were half of a 12-step arm's time; the training curve,
+    logged every step, is where these arms' shapes show."""
     divisors = [d for d in range(1, steps + 1) if steps % d == 0]
     return min(divisors, key=lambda d: (abs(d - steps / evals), -d))
 
