@@ -50,23 +50,3 @@ class PeakMemory:
         if torch.cuda.is_available():
             self.peak_cuda = int(torch.cuda.max_memory_allocated())
 
-
-def return_freed_memory() -> bool:
-    """Hand memory the process has freed back to the operating system; False where that is not possible.
-
-    Loading a model for 4-bit training builds every linear layer at full precision first and
-    bitsandbytes frees each copy once it is quantised; glibc keeps freed heap pages for reuse, so
-    the process's resident size still counts them until ``malloc_trim`` returns them. Linux with
-    glibc only (elsewhere this does nothing and returns False).
-    """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
-    except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
-        return False

@@ -29,8 +29,9 @@ at 158-177 GFLOP/s that day): 1,012 s with batch 1 in the plan and four validati
 short arm. Training was most of the wait (851 s for eight arms, 256 s of it validation passes: a
 12-step arm spent half its time on four passes over 48 rows); the answers took 155 s. So batch 1
 (121 s) moved to go further, which still measured 932 s, and the short arms now validate twice
-(COLD_NOTE). On the same host's slow days (a third of that matmul speed) expect about twice as
-long.
+(mid-run and end): **848 s (14.1 minutes)**, the same best validation losses and answers as with
+four passes, 682 s of it training seven arms and 142 s answering. On the same host's slow days (a
+third of that matmul speed) expect about twice as long.
 
 The slowest experiments are "go further" (``Plan.for_profile(go_further=True)``): batch 1 against
 batch 8 over the same 96 rows, the noisy set at its natural length (one full epoch, 165 steps), the 1,000-row point of the data-size curve, the
