@@ -346,6 +346,18 @@ def train_arm(arm: str, plan: Plan, board=None, label: str | None = None, retrai
         return train(arm_config(arm, plan), rows, val, board=board, label=label or arm, retrain=retrain)
 
 
+def train_batch_pair(plan: Plan, runs: dict[str, Run]) -> None:
+    """Batch 1 against batch 8 over the same rows (go further), both drawn on one board by examples seen."""
+    from labkit.evaluate.curves import Rescaled
+    from labkit.live import LiveBoard
+
+    board = LiveBoard(title=f"Batch size: 1 vs {plan.batch_size} over the same {plan.sweep_rows} examples",
+                      xlabel="examples seen", every_s=3)
+    runs[plan.sweep_arm] = train_arm(plan.sweep_arm, plan, Rescaled(board, plan.batch_size), label=f"batch {plan.batch_size}")
+    runs["batch-1"] = train_arm("batch-1", plan, Rescaled(board, 1), label="batch 1")
+    board.finish()
+
+
 def train_arms(arms, plan: Plan, board=None, labels: dict[str, str] | None = None) -> dict[str, Run]:
     return {arm: train_arm(arm, plan, board, (labels or {}).get(arm)) for arm in arms}
 
