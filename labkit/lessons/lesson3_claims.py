@@ -298,19 +298,20 @@ def claims(results: dict) -> list[Claim]:
     if len(batch) == 2 and all(v["seconds_per_example"] and v["roughness"] is not None for v in batch.values()):
         b8, b1 = sorted(batch.values(), key=lambda v: -v["batch"])
         rows.append(_claim(
-            "batch 4-8 is the usual choice",
-            "4-8 typical; 1-2 when memory is tight; 16-32 may need a different rate",
-            "QLoRA (Guanaco): batch 4 x 4 accumulation steps = 16",
+            *BATCH_CLAIM,
             f"batch {b1['batch']} vs {b8['batch']} over the same {b8['examples']} examples: "
             f"{b1['seconds_per_example']:.2f} vs {b8['seconds_per_example']:.2f} s per example, roughness "
             f"{b1['roughness']:.3f} vs {b8['roughness']:.3f}, best val loss {b1['best_val_loss']:.3f} vs "
             f"{b8['best_val_loss']:.3f}",
             batch_verdict(b1, b8)))
     elif not getattr(plan, "go_further", True):
-        rows.append(_claim("batch 4-8 is the usual choice", "4-8 typical; 1-2 when memory is tight; 16-32 may need a different rate",
-                           "QLoRA (Guanaco): batch 4 x 4 accumulation steps = 16",
-                           "batch 1 vs 8 is a go-further arm: not run by default", "not run (go further)"))
+        rows.append(_claim(*BATCH_CLAIM, "batch 1 vs 8 is a go-further arm: not run by default", "not run (go further)"))
     return rows
+
+
+#: the batch claim, the article's figure and the paper's (one row whether or not batch 1 ran)
+BATCH_CLAIM = ("batch 4-8 is the usual choice", "4-8 typical; 1-2 when memory is tight; 16-32 may need a different rate",
+               "QLoRA (Guanaco): batch 4 x 4 accumulation steps = 16")
 
 
 def _claim(claim: str, article: str, paper: str, ours: str, verdict: str) -> Claim:
