@@ -11,7 +11,13 @@ The baseline is what a user writes from the TRL docs: a `messages` dataset, `pef
 with r=16 on all linear layers, `use_cpu=True` (required on a CPU), TRL's other defaults
 (which include gradient checkpointing and bf16 autocast), and the same learning rate as labkit.
 
-usage: python benchmarks/train_throughput.py [--rows 160] [--arms baseline,lora,lora-fp32,qlora,full]
+usage: python benchmarks/train_throughput.py [--rows 160] [--repeats 3] [--arms baseline,lora,lora-glibc,lora-fp32,qlora,full]
+
+An arm ending in ``-glibc`` is the same labkit arm with ``LABKIT_MALLOC=glibc``: the C library's
+default allocator behaviour, which keeps freed activations in the process (see labkit.allocator).
+
+With ``--repeats`` the arms run in interleaved rounds (order reversed every other round) and each
+ratio is taken within a round, then reported as the median and the min-max over rounds.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -119,7 +126,7 @@ def worker_labkit(arm: str, rows: int, steps: int) -> dict:
 
     train_rows, val_rows = _data(rows)
     method = arm.split("-")[0]
-    precision = "fp32" if arm.endswith("fp32") else "auto"
+    precision = "fp32" if "-fp32" in arm else "auto"
     lr = {"full": 5e-5}.get(method, LR)
     cfg = TrainConfig(run_name=f"bench-{arm}", method=method, precision=precision, max_steps=steps,
                       batch_size=BATCH, learning_rate=lr, eval_every=10_000, early_stopping_patience=None,
@@ -134,10 +141,43 @@ def worker_labkit(arm: str, rows: int, steps: int) -> dict:
             "params": s["total_params"]}
 
 
+def _arm(arm: str, rows: int, peaks: dict) -> dict | None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if arm.endswith("-glibc"):  # the same arm with glibc's default allocator: what labkit.allocator saves
+        env["LABKIT_MALLOC"] = "glibc"
+    out = subprocess.run([sys.executable, __file__, "--worker", arm, "--rows", str(rows)],
+                         capture_output=True, text=True, env=env)
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    if out.returncode != 0 or not line:
+        print(f"{arm}: FAILED\n{out.stderr[-2000:]}")
+        return None
+    r = json.loads(line[0][7:])
+    r["tokens_per_s"] = r["tokens"] / r["seconds"]
+    # Per-token training FLOPs: forward 2N, backward 2N for activation gradients, plus 2N for
+    # weight gradients only when the weights train (full). Attention's own FLOPs are small at
+    # ~90 tokens and left out, so MFU is slightly understated.
+    flops_per_token = (6 if arm.startswith("full") else 4) * r["params"]
+    r["mfu"] = r["tokens_per_s"] * flops_per_token / (peaks["bf16" if r["bf16"] else "fp32"] * 1e9)
+    return r
+
+
+def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """median [min-max] of repeats (just the value for one)."""
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(med)
+    return f"{fmt.format(med)} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+
+
 def main() -> None:
+    from labkit.models import cpu_has_bf16
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=160)
-    parser.add_argument("--arms", default="baseline,lora,lora-fp32,qlora,full")
+    parser.add_argument("--arms", help="default: baseline,lora,lora-fp32,qlora,full; without native bf16 "
+                                       "'lora' would repeat 'lora-fp32' and is left out")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="rounds; arms are interleaved within each round and ratios taken within a round")
     parser.add_argument("--worker")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -148,37 +188,42 @@ def main() -> None:
         print("RESULT " + json.dumps(result), flush=True)
         return
 
-    peaks = {"fp32": matmul_peak("fp32"), "bf16": matmul_peak("bf16")}
-    print(f"matmul peak here: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
-    results = {}
-    for arm in args.arms.split(","):
-        out = subprocess.run([sys.executable, __file__, "--worker", arm, "--rows", str(args.rows)],
-                             capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-        if out.returncode != 0 or not line:
-            print(f"{arm}: FAILED\n{out.stderr[-2000:]}")
-            continue
-        r = json.loads(line[0][7:])
-        r["tokens_per_s"] = r["tokens"] / r["seconds"]
-        # Per-token training FLOPs: forward 2N, backward 2N for activation gradients, plus 2N for
-        # weight gradients only when the weights train (full). Attention's own FLOPs are small at
-        # ~90 tokens and left out, so MFU is slightly understated.
-        flops_per_token = (6 if arm.startswith("full") else 4) * r["params"]
-        r["mfu"] = r["tokens_per_s"] * flops_per_token / (peaks["bf16" if r["bf16"] else "fp32"] * 1e9)
-        results[arm] = r
-        print(f"{arm:<10} done: {r['tokens_per_s']:.0f} tok/s", flush=True)
+    import torch
 
-    base = results.get("baseline")
-    lora32 = results.get("lora-fp32")
-    print(f"\n{'arm':<10} {'tok/s':>7} {'x base':>7} {'peak RSS':>9} {'x lora32':>8} {'val loss':>9} "
-          f"{'MFU':>6}  bf16 ckpt")
-    for arm, r in results.items():
-        speed = r["tokens_per_s"] / base["tokens_per_s"] if base else float("nan")
-        mem = r["peak_rss"] / lora32["peak_rss"] if lora32 else float("nan")
-        print(f"{arm:<10} {r['tokens_per_s']:>7.0f} {speed:>6.2f}x {r['peak_rss'] / 2**20:>7.0f}MB {mem:>7.2f}x "
-              f"{r['val_loss']:>9.4f} {100 * r['mfu']:>5.1f}%  {str(r['bf16']):<5} {r['checkpointing']}")
+    arms = (args.arms or ("baseline,lora,lora-glibc,lora-fp32,qlora,full" if cpu_has_bf16() or torch.cuda.is_available()
+                          else "baseline,lora-fp32,lora-fp32-glibc,qlora,full")).split(",")
+    rounds = []
+    for k in range(args.repeats):
+        # the peak is measured in every round: on a shared machine it moves with the neighbours' load
+        peaks = {"fp32": matmul_peak("fp32"), "bf16": matmul_peak("bf16")}
+        print(f"round {k + 1}/{args.repeats}: matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, "
+              f"bf16 {peaks['bf16']:.0f} GFLOP/s", flush=True)
+        results = {}
+        for arm in (arms if k % 2 == 0 else arms[::-1]):  # alternate the order: no arm always goes first
+            r = _arm(arm, args.rows, peaks)
+            if r:
+                results[arm] = r
+                print(f"  {arm:<10} {r['tokens_per_s']:.0f} tok/s, peak RSS {r['peak_rss'] / 2**20:.0f} MB", flush=True)
+        rounds.append({"matmul_peak_gflops": peaks, "arms": results})
+
+    print(f"\n{len(rounds)} round(s), {args.rows} rows ({steps} steps of {BATCH}); median [min-max] over rounds")
+    print(f"{'arm':<10} {'tok/s':>16} {'x base':>18} {'peak RSS MB':>18} {'x lora32':>18} {'val loss':>9} "
+          f"{'MFU %':>16}  bf16 ckpt")
+    for arm in arms:
+        got = [r["arms"][arm] for r in rounds if arm in r["arms"]]
+        if not got:
+            continue
+        speed = [r["arms"][arm]["tokens_per_s"] / r["arms"]["baseline"]["tokens_per_s"]
+                 for r in rounds if arm in r["arms"] and "baseline" in r["arms"]]
+        mem = [r["arms"][arm]["peak_rss"] / r["arms"]["lora-fp32"]["peak_rss"]
+               for r in rounds if arm in r["arms"] and "lora-fp32" in r["arms"]]
+        print(f"{arm:<10} {_spread([g['tokens_per_s'] for g in got], '{:.0f}'):>16} "
+              f"{(_spread(speed) + 'x') if speed else '-':>18} "
+              f"{_spread([g['peak_rss'] / 2**20 for g in got], '{:.0f}'):>18} "
+              f"{(_spread(mem) + 'x') if mem else '-':>18} {statistics.median(g['val_loss'] for g in got):>9.4f} "
+              f"{_spread([100 * g['mfu'] for g in got], '{:.0f}'):>16}  {str(got[0]['bf16']):<5} {got[0]['checkpointing']}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"matmul_peak_gflops": peaks, "arms": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"rows": args.rows, "steps": steps, "rounds": rounds}, indent=1))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,9 @@ def run_checks(load_models: bool = True) -> list[Check]:
         path = ("fp32 (no AVX512-BF16 or AMX: bf16 matmuls would be emulated, slower than fp32; "
                 "`precision: bf16` in a run config forces it anyway)")
     checks.append(Check("INFO", "training precision on cpu", path))
+    from labkit import allocator
+
+    checks.append(Check("INFO", "cpu allocator", allocator.mode()))
     try:
         import torch
 

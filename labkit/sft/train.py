@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-from labkit import paths, runs
+from labkit import allocator, paths, runs
 from labkit.config import ConfigError, TrainConfig
 from labkit.data.chat import DataError
 from labkit.sft.data import (  # noqa: F401 - as_rows, split_eval and load_data are used from here too
@@ -269,6 +269,8 @@ def train(
     # cpu=True on a CPU machine: without it a `accelerate launch` rank comes up believing it is
     # alone (num_processes 1), and both ranks would create (and move aside) the run folder.
     state = PartialState(cpu=not torch.cuda.is_available())
+    # freed activations leave the process instead of piling up in glibc's heap (-23% peak RSS, lesson 2 LoRA)
+    returns_freed_memory = not torch.cuda.is_available() and allocator.return_freed_memory()
     # The world size is part of the run: two processes train with twice the effective batch.
     folder = run_dir(config, train_rows, eval_rows, world=state.num_processes)
     if state.is_main_process:
@@ -371,6 +373,7 @@ def train(
             "weights": config.keep_weights,
             "bf16": use_bf16(config),
             "gradient_checkpointing": config.resolved_gradient_checkpointing(),
+            "returns_freed_memory": returns_freed_memory,
             "learning_rate": config.resolved_learning_rate(),
             "alpha": config.resolved_alpha(),
             "processes": state.num_processes,
