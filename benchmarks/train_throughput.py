@@ -13,8 +13,10 @@ with r=16 on all linear layers, `use_cpu=True` (required on a CPU), TRL's other 
 
 usage: python benchmarks/train_throughput.py [--rows 160] [--repeats 3] [--arms baseline,lora,lora-glibc,lora-fp32,qlora,full]
 
-An arm ending in ``-glibc`` is the same labkit arm with ``LABKIT_MALLOC=glibc``: the C library's
-default allocator behaviour, which keeps freed activations in the process (see labkit.allocator).
+An arm ending in ``-glibc`` or ``-mmap`` is the same labkit arm under that ``LABKIT_MALLOC`` mode
+(labkit.allocator): glibc's default, which keeps freed activations in the process between steps,
+or a pinned mmap threshold (lowest peak, slower); labkit's own default returns free pages after
+every step.
 
 With ``--repeats`` the arms run in interleaved rounds (order reversed every other round) and each
 ratio is taken within a round, then reported as the median and the min-max over rounds.
@@ -143,8 +145,9 @@ def worker_labkit(arm: str, rows: int, steps: int) -> dict:
 
 def _arm(arm: str, rows: int, peaks: dict) -> dict | None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    if arm.endswith("-glibc"):  # the same arm with glibc's default allocator: what labkit.allocator saves
-        env["LABKIT_MALLOC"] = "glibc"
+    for mode in ("glibc", "mmap"):  # the same arm under another labkit.allocator mode
+        if arm.endswith(f"-{mode}"):
+            env["LABKIT_MALLOC"] = mode
     out = subprocess.run([sys.executable, __file__, "--worker", arm, "--rows", str(rows)],
                          capture_output=True, text=True, env=env)
     line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]

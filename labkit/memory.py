@@ -246,13 +246,23 @@ class Estimate:
 
 def estimate(model, method: str, *, batch: int = 1, seq_len: int = 512, rank: int = 16,
              targets: str = "all-linear", dtype: str = "bf16", optimizer: str = "adamw",
-             gradient_checkpointing: bool | None = None, runtime_gb: float = 1.0) -> Estimate:
+             gradient_checkpointing: bool | None = None, runtime_gb: float = 1.0,
+             logit_tokens: int | None = None, autocast: bool = False) -> Estimate:
     """Training memory for ``model`` (shape, preset or billions) with ``method`` (full|lora|qlora).
 
     See the module docstring for every formula. ``dtype`` is the precision of the frozen weights
     (full and LoRA), of the non-quantized parts (QLoRA) and of activations.
     ``gradient_checkpointing=None`` means on for QLoRA (PEFT's ``prepare_model_for_kbit_training``
     turns it on by default) and off otherwise.
+
+    ``seq_len`` should be the longest padded row a step sees, not the average: the peak is set by
+    the longest batch (length-grouped sampling even puts it first). ``logit_tokens`` is how many
+    positions per step go through the output head (default ``batch x seq_len``, every position, as
+    a model's own loss does; labkit's CPU loss projects only the answer tokens).
+
+    ``autocast=True`` is mixed precision over fp32 weights (``dtype="fp32"``): the projections run
+    and save their outputs in bf16 while the residual stream and norms stay fp32, and torch's
+    autocast cache holds a bf16 copy of every fp32 weight a matmul touches until the step ends.
     """
     shape = resolve(model)
     _check(method, dtype, optimizer)
@@ -260,6 +270,10 @@ def estimate(model, method: str, *, batch: int = 1, seq_len: int = 512, rank: in
         raise ValueError(f"targets {targets!r}: expected one of {', '.join(TARGETS)}")
     if batch < 1 or seq_len < 1 or rank < 1:
         raise ValueError("batch, seq_len and rank must be at least 1")
+    if logit_tokens is not None and not 1 <= logit_tokens <= batch * seq_len:
+        raise ValueError(f"logit_tokens={logit_tokens}: expected 1 to batch x seq_len ({batch * seq_len})")
+    if autocast and dtype != "fp32":
+        raise ValueError(f"autocast=True is bf16 compute over fp32 weights: give dtype='fp32', not {dtype!r}")
     d, o = DTYPE_BYTES[dtype], OPTIMIZER_BYTES[optimizer]
     p = shape.params
 
@@ -279,12 +293,21 @@ def estimate(model, method: str, *, batch: int = 1, seq_len: int = 512, rank: in
     if gradient_checkpointing is None:
         gradient_checkpointing = method == "qlora"
     tokens = batch * seq_len
-    per_layer = 6 * shape.hidden + 2 * shape.kv + 4 * shape.mlp_width  # values per token
-    if gradient_checkpointing:
-        acts = tokens * d * (shape.layers * shape.hidden + per_layer)
+    logit_tokens = tokens if logit_tokens is None else logit_tokens
+    h, kv, mlp = shape.hidden, shape.kv, shape.mlp_width
+    if autocast:  # matmul outputs (q, k, v, attention, the MLP's four) in bf16; residual and norms fp32
+        layer_bytes, residual_bytes = (2 * h + 2 * kv + 4 * mlp) * 2 + 4 * h * 4, 4 * h
+        compute = 2
     else:
-        acts = tokens * d * shape.layers * per_layer
-    acts += tokens * shape.vocab * (d + 8)
+        layer_bytes, residual_bytes = (6 * h + 2 * kv + 4 * mlp) * d, d * h
+        compute = d
+    if gradient_checkpointing:
+        acts = tokens * (shape.layers * residual_bytes + layer_bytes)
+    else:
+        acts = tokens * shape.layers * layer_bytes
+    acts += logit_tokens * shape.vocab * (compute + 8)
+    if autocast:  # bf16 copies of the fp32 weights the matmuls read (QLoRA's 4-bit layers dequantize instead)
+        acts += 2 * (p if method != "qlora" else p - shape.block_linear_params)
 
     where = "frozen" if method != "full" else "trained"
     weight_note = (f"{where} weights at {dtype} ({d} bytes per parameter)" if method != "qlora" else
@@ -298,9 +321,13 @@ def estimate(model, method: str, *, batch: int = 1, seq_len: int = 512, rank: in
          f"LoRA rank {rank} on {targets} ({'+'.join(TARGETS[targets])}) in every layer: "
          f"{trainable / 1e6:,.1f}M parameters, fp32 weights and gradients"),
         f"optimizer {optimizer}: {o} bytes of state per trainable parameter",
-        f"activations for batch {batch} x {seq_len} tokens at {dtype}, memory-efficient attention, "
+        f"activations for batch {batch} x {seq_len} tokens at "
+        + ("bf16 (projections) and fp32 (residual stream, norms) under autocast, plus the autocast cache's "
+           "bf16 weight copies" if autocast else dtype)
+        + ", memory-efficient attention, "
         + ("gradient checkpointing on" if gradient_checkpointing else "no gradient checkpointing")
-        + f"; logits and their fp32 gradient: {tokens * shape.vocab * (d + 8) / GB:.2f} GB",
+        + f"; logits of {logit_tokens} positions and their fp32 gradient: "
+          f"{logit_tokens * shape.vocab * (compute + 8) / GB:.2f} GB",
         f"overhead: a fixed {runtime_gb:g} GB for the runtime (CUDA context or the Python process)",
     )
     warnings = () if method == "full" else _rank_warnings(shape, rank, targets, trainable)

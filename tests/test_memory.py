@@ -187,3 +187,66 @@ def test_widget_explains_out_of_range_inputs_and_fits_its_labels():
     assert "Warning:" in result.value and "hidden size (576)" in result.value
     controls = [model, billions, w.children[1], w.children[2], *w.children[3].children, *w.children[4].children]
     assert all(c.style.description_width == "initial" for c in controls)
+
+
+def test_logit_tokens_shrink_only_the_logits_term():
+    shape = PRESETS["smollm2-135m"]
+    every = estimate(shape, "lora", batch=8, seq_len=84, dtype="fp32")
+    answers = estimate(shape, "lora", batch=8, seq_len=84, dtype="fp32", logit_tokens=8 * 27)
+    # (8 x 84 - 216) positions x 49,152 words x (4 + 8) bytes
+    assert every.activations - answers.activations == pytest.approx((8 * 84 - 216) * 49152 * 12 / 1e9)
+    assert every.weights == answers.weights and "216 positions" in " ".join(answers.assumptions)
+
+
+def test_autocast_counts_bf16_weight_copies_and_mixed_activations():
+    shape = PRESETS["smollm2-135m"]
+    fp32 = estimate(shape, "full", batch=8, seq_len=84, dtype="fp32", logit_tokens=216)
+    mixed = estimate(shape, "full", batch=8, seq_len=84, dtype="fp32", logit_tokens=216, autocast=True)
+    bf16 = estimate(shape, "full", batch=8, seq_len=84, dtype="bf16", logit_tokens=216)
+    assert mixed.weights == fp32.weights  # the master weights stay fp32
+    copies = 2 * shape.params / 1e9
+    # activations without the copies lie between all-bf16 and all-fp32
+    assert bf16.activations < mixed.activations - copies < fp32.activations
+    assert mixed.activations - copies == pytest.approx(
+        8 * 84 * 30 * ((2 * 576 + 2 * 192 + 4 * 1536) * 2 + 4 * 576 * 4) / 1e9
+        + 216 * 49152 * (2 + 8) / 1e9)
+    # QLoRA's 4-bit layers dequantize per call: only its unquantized weights (embedding, norms) get a copy
+    q = estimate(shape, "qlora", batch=8, seq_len=84, dtype="fp32", logit_tokens=216, autocast=True,
+                 gradient_checkpointing=False)
+    lora = estimate(shape, "lora", batch=8, seq_len=84, dtype="fp32", logit_tokens=216, autocast=True)
+    assert lora.activations - q.activations == pytest.approx(2 * shape.block_linear_params / 1e9)
+
+
+@pytest.mark.parametrize("kwargs", [dict(logit_tokens=0), dict(batch=2, seq_len=10, logit_tokens=21),
+                                    dict(autocast=True, dtype="bf16")])
+def test_new_arguments_refuse_values_that_mean_nothing(kwargs):
+    with pytest.raises(ValueError, match="logit_tokens|autocast"):
+        estimate("smollm2-135m", "lora", **kwargs)
+
+
+def test_activation_formula_matches_what_autograd_saves():
+    """The per-token activation count is checked against the bytes autograd really keeps for a
+    backward pass: one fp32 LoRA forward of SmolLM2 on 2 rows of 48 tokens, every saved tensor
+    counted once (weights excluded)."""
+    import torch
+
+    from labkit.config import TrainConfig
+    from labkit.sft.train import build_model
+
+    model, _ = build_model(TrainConfig(run_name="t", method="lora", rank=16, precision="fp32"))
+    model.train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved = {}
+
+    def pack(t):
+        if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in params:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    ids = torch.randint(0, 49152, (2, 48))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        hidden = model(input_ids=ids, use_cache=False, output_hidden_states=True, logits_to_keep=1).hidden_states[-1]
+        logits = model.get_output_embeddings()(hidden[:, :8].reshape(-1, 576)).float()
+        torch.nn.functional.cross_entropy(logits, ids[:, :8].reshape(-1)).backward()
+    e = estimate("smollm2-135m", "lora", batch=2, seq_len=48, dtype="fp32", logit_tokens=16)
+    assert sum(saved.values()) / 1e9 == pytest.approx(e.activations, rel=0.25)

@@ -181,19 +181,32 @@ def results_table(runs: dict[str, Run], evals: dict[str, dict], estimates: dict[
 
 
 def memory_estimates(runs: dict[str, Run], idle_rss_mb: float) -> dict[str, float]:
-    """labkit.memory's prediction for each arm, with the runtime overhead set to a measured idle process.
+    """labkit.memory's prediction for each arm (MiB), with the runtime overhead set to a measured
+    idle process.
 
-    Batch and sequence length follow what the run actually saw (tokens per step).
+    Each estimate describes the step that sets the peak, as the run actually took it: the longest
+    padded batch (length-grouped sampling draws it first), the answer tokens that labkit's CPU loss
+    sends through the output head, and the run's precision: LoRA with bf16 compute keeps its frozen
+    base in bf16; full fine-tuning and QLoRA (whose unquantized parts PEFT casts to fp32) compute
+    under bf16 autocast over fp32 weights. Runs recorded before the longest row was kept fall back to
+    the mean row length.
     """
     from labkit.memory import estimate
 
     out = {}
     for arm, run in runs.items():
-        s = run.summary
-        seq = max(1, round(s["train_tokens"] / max(1, s["train_rows"])))
-        est = estimate("smollm2-135m", s["method"], batch=run.config.batch_size, seq_len=seq, rank=run.config.rank,
-                       dtype="fp32" if s["method"] != "qlora" else "bf16",
-                       gradient_checkpointing=run.config.resolved_gradient_checkpointing(), runtime_gb=idle_rss_mb * 2**20 / 1e9)
+        s, cfg = run.summary, run.config
+        seq = s.get("longest_row_tokens") or max(1, round(s["train_tokens"] / max(1, s["train_rows"])))
+        answer = s.get("longest_answer_tokens")
+        mixed = bool(s.get("bf16"))
+        if s["method"] == "lora":
+            dtype, autocast = ("bf16" if mixed else "fp32"), False
+        else:
+            dtype, autocast = "fp32", mixed
+        est = estimate("smollm2-135m", s["method"], batch=cfg.batch_size, seq_len=seq, rank=cfg.rank,
+                       dtype=dtype, autocast=autocast, logit_tokens=cfg.batch_size * answer if answer else None,
+                       gradient_checkpointing=cfg.resolved_gradient_checkpointing(),
+                       runtime_gb=idle_rss_mb * 2**20 / 1e9)
         out[arm] = est.total * 1e9 / 2**20
     return out
 

@@ -23,6 +23,8 @@ class TokenStats:
     truncated: int
     dropped: int
     max_length: int
+    longest: int = 0  # tokens in the longest row: the padded width of the first, longest batch
+    longest_answer: int = 0  # answer tokens in the row with the most: what the LM head projects
 
     def describe(self) -> str:
         return (f"{self.rows} rows, {self.tokens} tokens ({self.assistant_tokens} trained), "
@@ -70,7 +72,9 @@ def tokenize_rows(rows: list[dict], tokenizer, max_length: int, source: str = "d
         out.append({"input_ids": ids, "completion_mask": mask})
         total += len(ids)
         trained += sum(mask)
-    stats = TokenStats(len(out), total, trained, truncated, dropped, max_length)
+    stats = TokenStats(len(out), total, trained, truncated, dropped, max_length,
+                       max((len(r["input_ids"]) for r in out), default=0),
+                       max((sum(r["completion_mask"]) for r in out), default=0))
     if truncated or dropped:
         warnings.warn(f"{source}: {truncated} of {len(rows)} rows longer than max_length={max_length} were "
                       f"truncated; {dropped} lost every answer token and were dropped", stacklevel=2)

@@ -269,8 +269,8 @@ def train(
     # cpu=True on a CPU machine: without it a `accelerate launch` rank comes up believing it is
     # alone (num_processes 1), and both ranks would create (and move aside) the run folder.
     state = PartialState(cpu=not torch.cuda.is_available())
-    # freed activations leave the process instead of piling up in glibc's heap (-23% peak RSS, lesson 2 LoRA)
-    returns_freed_memory = not torch.cuda.is_available() and allocator.return_freed_memory()
+    # where freed activations go on a CPU: back to the OS after each step by default (labkit.allocator)
+    malloc = "cuda" if torch.cuda.is_available() else allocator.setup()
     # The world size is part of the run: two processes train with twice the effective batch.
     folder = run_dir(config, train_rows, eval_rows, world=state.num_processes)
     if state.is_main_process:
@@ -327,6 +327,8 @@ def train(
     trainer.add_callback(LiveLossCallback(board, label=label, png_path=png if own_board else None, finish=own_board))
     trainer.add_callback(ProgressCallback(progress))
     trainer.add_callback(runs.MetricsLogger(staging))
+    if malloc == "trim":
+        trainer.add_callback(allocator.trainer_callback())
     for cb in callbacks:
         trainer.add_callback(cb)
 
@@ -373,13 +375,15 @@ def train(
             "weights": config.keep_weights,
             "bf16": use_bf16(config),
             "gradient_checkpointing": config.resolved_gradient_checkpointing(),
-            "returns_freed_memory": returns_freed_memory,
+            "allocator": malloc,
             "learning_rate": config.resolved_learning_rate(),
             "alpha": config.resolved_alpha(),
             "processes": state.num_processes,
             "train_rows": len(train_rows),
             "eval_rows": len(eval_rows),
             "train_tokens": train_stats.tokens,
+            "longest_row_tokens": train_stats.longest,
+            "longest_answer_tokens": train_stats.longest_answer,
             "truncated_rows": train_stats.truncated,
             "dropped_rows": train_stats.dropped,
         }
