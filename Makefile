@@ -69,7 +69,7 @@ notebooks: setup
 	HF_HUB_OFFLINE=1 LABKIT_PROFILE=full $(PY) -m labkit.notebooks notebooks/*.ipynb
 
 bench: setup
-	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_throughput.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_throughput.py --rows 80 --repeats 2 --json benchmarks/results/train_throughput.json
 
 clean:
 	rm -rf .cache/smoke-runs

@@ -66,3 +66,28 @@ def test_format_verdict_judges_the_schema_against_the_best_prompt():
     assert verdict(ev(1.0, 0.68)).verdict.startswith("partly") and verdict(ev(1.0, 0.68)).held is None
     # parseable JSON alone does not count: the few-shot prompt's 99% braces are not 99% format
     assert verdict(ev(1.0, 0.30)).verdict == "did not hold"
+
+
+def test_memory_estimates_describe_the_step_that_sets_the_peak():
+    """The longest batch, the answer tokens that reach the head, and each run's real precision."""
+    from labkit.config import TrainConfig
+    from labkit.memory import estimate
+
+    def run(method, bf16, **extra):
+        cfg = TrainConfig(run_name="x", method=method, rank=16, batch_size=8)
+        summary = {"method": method, "bf16": bf16, "train_tokens": 7600, "train_rows": 100, **extra}
+        return SimpleNamespace(summary=summary, config=cfg)
+
+    longest = dict(longest_row_tokens=84, longest_answer_tokens=27)
+    got = L.memory_estimates({"lora": run("lora", True, **longest), "full": run("full", True, **longest),
+                              "qlora": run("qlora", False, **longest), "old": run("lora", False)}, idle_rss_mb=500)
+    mib = lambda e: e.total * 1e9 / 2**20  # noqa: E731
+    common = dict(batch=8, rank=16, runtime_gb=500 * 2**20 / 1e9)
+    assert got["lora"] == pytest.approx(mib(estimate("smollm2-135m", "lora", seq_len=84, logit_tokens=216,
+                                                     dtype="bf16", **common)))
+    assert got["full"] == pytest.approx(mib(estimate("smollm2-135m", "full", seq_len=84, logit_tokens=216,
+                                                     dtype="fp32", autocast=True, **common)))
+    assert got["qlora"] == pytest.approx(mib(estimate("smollm2-135m", "qlora", seq_len=84, logit_tokens=216,
+                                                      dtype="fp32", gradient_checkpointing=True, **common)))
+    # a run recorded before the longest row was kept: mean row length, every position through the head
+    assert got["old"] == pytest.approx(mib(estimate("smollm2-135m", "lora", seq_len=76, dtype="fp32", **common)))
