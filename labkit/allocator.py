@@ -11,8 +11,11 @@ autocast, batch 8 x 84 tokens, 8 steps; ``benchmarks/train_throughput.py`` measu
 whole runs):
 
 - ``trim`` (default): after every optimizer step and evaluation, ``malloc_trim(0)`` hands the
-  heap's free pages back. Between steps 1.9 GB -> 0.9 GB, peak 2.33 -> 2.22 GB, same speed
-  (24.9 s -> 24.5 s). Within a step the heap still reuses freed blocks, so nothing is re-faulted.
+  heap's free pages back. In the 8-step probe: between steps 1.9 GB -> 0.9 GB, peak 2.33 -> 2.22
+  GB, same speed. In whole runs the peak falls more, because without it the leftovers grow over
+  steps and evaluations: lesson 2's arms -12 to -25%; the training benchmark -13% for 7-11% fewer
+  tokens/s (the next step's pages are faulted in again). Within a step the heap still reuses
+  freed blocks.
 - ``mmap``: pin the mmap threshold at 128 KB (``mallopt(M_MMAP_THRESHOLD)``, which also turns
   the dynamic adjustment off), so every large tensor is unmapped the moment it is freed. Peak
   2.33 -> 1.93 GB (-17%), but 1.6x slower steps: every temporary is a fresh mapping whose pages

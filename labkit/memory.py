@@ -16,7 +16,12 @@
   I MLP width: norm inputs, projections, attention output, the gated MLP's four intermediates),
   at ``dtype``; attention is assumed memory-efficient (SDPA / flash: no seq^2 term). Gradient
   checkpointing keeps only each layer's input (h values) plus one layer being recomputed. The
-  loss adds the logits: tokens x vocab x (``dtype`` + 8) bytes (an fp32 copy and its gradient).
+  loss adds the logits: ``logit_tokens`` x vocab x (``dtype`` + 8) bytes (an fp32 copy and its
+  gradient), every position unless fewer go through the head. Under ``autocast`` (bf16 compute
+  over fp32 weights) the projections' outputs are bf16, the residual stream and norms fp32, and a
+  bf16 copy of each fp32 weight stays cached for the step. Checked against the bytes autograd
+  saves for SmolLM2 (``tests/test_memory.py``); what a CPU process holds beyond those (allocator
+  leftovers, a bf16 step's extra working memory) is not modelled.
   This follows Korthikanti et al. 2022 ("Reducing activation recomputation"), adapted to
   SwiGLU; LoRA dropout is assumed 0 (PEFT's default), which adds no copies.
 - **overhead**: ``runtime_gb``, a fixed allowance for the CUDA context and allocator slack, or
