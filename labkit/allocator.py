@@ -107,7 +107,7 @@ def mode() -> str:
     if not _glibc():
         return "the platform's allocator (not glibc: labkit leaves it alone)"
     try:
-        chosen()
+        current = chosen()
     except ValueError as exc:
         return str(exc)
     return {
@@ -115,4 +115,4 @@ def mode() -> str:
         "mmap": f"glibc, mmap threshold pinned at {MMAP_THRESHOLD_BYTES // 1024} KB (LABKIT_MALLOC=mmap): "
                 "lowest peak memory, slower steps",
         "glibc": "glibc default (LABKIT_MALLOC=glibc): freed activations stay in the process between steps",
-    }[chosen()]
+    }[current]
